@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadSettings, parseConfigText, type Env, type Settings } from './config.js';
+import { InputError, TriageError } from './core/errors.js';
+import { parseTarget } from './core/target.js';
+import { investigate } from './engine/investigate.js';
+import type { Report } from './engine/report.js';
+import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
+import { runDemo } from './lab/demo.js';
+import { runLabCommand } from './lab/run-lab.js';
+import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
+import { getRunbook, RUNBOOKS } from './runbooks/index.js';
+
+/** Exit codes: 0 done (whatever was found), 1 could not run (unreachable, failed), 2 bad input. */
+export const EXIT = { ok: 0, failed: 1, input: 2 } as const;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+  env: Env;
+}
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+export function buildProgram(io: Io, signal: AbortSignal): Command {
+  const program = new Command('triage')
+    .description('Runs incident runbooks against a service instance and reports what it measured.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  const style = io.isTTY ? ANSI : PLAIN;
+  const settingsFor = (file: string | undefined): Settings => loadSettings(file, io.env);
+
+  program
+    .command('investigate')
+    .description('run a runbook against HOST:PORT and print the report')
+    .argument('<runbook>', `runbook id (${Object.keys(RUNBOOKS).join(', ')})`)
+    .argument('<target>', 'HOST:PORT — an inventory host name or address, or with --local this machine')
+    .option('--local', 'run the commands on this machine instead of over SSH', false)
+    .option('-c, --config <file>', 'config file (triage.config.yaml); optional with --local')
+    .option('--json', 'print the report as JSON', false)
+    .option('--samples <n>', 'samples of the counters', intArg('--samples', 1, 10))
+    .option('--interval <ms>', 'milliseconds between samples', intArg('--interval', 1, 60_000))
+    .action(async (runbookId: string, targetText: string, o: { local: boolean; config?: string; json: boolean; samples?: number; interval?: number }) => {
+      const runbook = getRunbook(runbookId);
+      const target = parseTarget(targetText);
+      const settings = settingsFor(o.config);
+      const progress = new ProgressView(io.err, io.isTTY, style);
+      const report = await investigate({
+        runbook,
+        target,
+        settings,
+        local: o.local,
+        ...(o.samples !== undefined ? { samples: o.samples } : {}),
+        ...(o.interval !== undefined ? { intervalMs: o.interval } : {}),
+        signal,
+        onEvent: o.json && !io.isTTY ? undefined : (e) => progress.onEvent(e),
+        onWarning: (m) => io.err(`warning: ${m}\n`),
+      });
+      io.out(o.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report, style)}\n`);
+    });
+
+  const config = program.command('config').description('work with config files');
+  config
+    .command('check')
+    .description('validate a config file and list every problem with its path')
+    .argument('<file>')
+    .action((file: string) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'config_invalid');
+      }
+      const parsed = parseConfigText(text, file);
+      if (parsed.ok) {
+        const c = parsed.config;
+        io.out(`${file}: ok (${Object.keys(c.hosts).length} hosts, ${Object.keys(c.services).length} services)\n`);
+        return;
+      }
+      for (const p of parsed.problems) io.err(`${p}\n`);
+      throw new InputError(`${file}: ${parsed.problems.length} problem${parsed.problems.length === 1 ? '' : 's'}`, 'config_invalid');
+    });
+
+  program
+    .command('runbooks')
+    .description('list the runbooks')
+    .action(() => {
+      for (const rb of Object.values(RUNBOOKS)) io.out(`${rb.id.padEnd(12)} ${rb.description} (steps: ${rb.steps.map((s) => s.id).join(', ')})\n`);
+    });
+
+  program
+    .command('lab')
+    .description('start the incident lab: a service that fails the way the write-up says, under load')
+    .addOption(new Option('--scenario <id>', 'failure to reproduce').choices(SCENARIO_IDS).default('db-pool'))
+    .option('--port <port>', 'port of the lab service', intArg('--port', 1, 65535), 2133)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--nofile <n>', 'descriptor limit of the service', intArg('--nofile', 16, 1_048_576))
+    .option('--pool-max <n>', 'DB pool maximum', intArg('--pool-max', 1, 10_000))
+    .option('--rps <n>', 'load: new connections per second', intArg('--rps', 0, 100_000))
+    .action(async (o: { scenario: string; port: number; host: string; nofile?: number; poolMax?: number; rps?: number }) => {
+      if (!isScenarioId(o.scenario)) throw new InputError(`unknown scenario ${o.scenario}`);
+      await runLabCommand({
+        scenario: o.scenario,
+        port: o.port,
+        host: o.host,
+        ...(o.nofile !== undefined ? { nofile: o.nofile } : {}),
+        ...(o.poolMax !== undefined ? { poolMax: o.poolMax } : {}),
+        ...(o.rps !== undefined ? { rps: o.rps } : {}),
+        ...(io.env.DATABASE_URL ? { databaseUrl: io.env.DATABASE_URL } : {}),
+        out: (line) => io.out(`${line}\n`),
+        signal,
+      });
+    });
+
+  program
+    .command('demo')
+    .description('start the lab, wait for the incident, investigate it locally, print the report, stop the lab')
+    .option('--port <port>', 'port of the lab service (default: a free one)', intArg('--port', 1, 65535))
+    .option('--json', 'print the report as JSON', false)
+    .action(async (o: { port?: number; json: boolean }) => {
+      const report: Report = await runDemo({
+        ...(o.port !== undefined ? { port: o.port } : {}),
+        settings: settingsFor(undefined),
+        ...(io.env.DATABASE_URL ? { databaseUrl: io.env.DATABASE_URL } : {}),
+        signal,
+        out: (line) => io.err(`${line}\n`),
+        onEvent: new ProgressView(io.err, io.isTTY, style),
+      });
+      io.out(o.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report, style)}\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Every error becomes one line on stderr. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  try {
+    await buildProgram(io, controller.signal).parseAsync(argv as string[], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.input;
+    }
+    if (err instanceof TriageError) {
+      io.err(`triage: ${err.message}\n`);
+      if (err instanceof InputError || err.code === 'config_invalid' || err.code === 'input_invalid' || err.code === 'host_unknown' || err.code === 'runbook_unknown') return EXIT.input;
+      return EXIT.failed;
+    }
+    io.err(`triage: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.failed;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && /(?:^|\/)(?:cli\.js|triage(?:\.js)?)$/.test(process.argv[1]);
+if (isEntry) {
+  const code = await main(process.argv.slice(2), {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    isTTY: Boolean(process.stderr.isTTY),
+    env: process.env,
+  });
+  process.exitCode = code;
+  // Everything is closed by now; this only guards against a stray handle keeping the CLI alive.
+  setTimeout(() => process.exit(code), 2000).unref();
+}

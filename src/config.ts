@@ -1,0 +1,230 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { resolve, dirname } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { InputError, TriageError } from './core/errors.js';
+
+/** Names of hosts and services: what may appear in a target and, later, in a command template. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)');
+
+/** A DNS name or an IP address: nothing a shell or ssh would read as an option or metacharacter. */
+const Address = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+)$/, 'expected a hostname or IP address');
+
+const Port = z.number().int().min(1).max(65535);
+const Duration = z.number().int().positive();
+
+/** Placeholders a command template may use; values are validated before substitution. */
+export const TEMPLATE_PLACEHOLDERS = ['host', 'address', 'port', 'pid', 'service'] as const;
+const CommandTemplate = z
+  .array(z.string().min(1).max(500))
+  .min(1)
+  .superRefine((argv, ctx) => {
+    argv.forEach((arg, i) => {
+      for (const m of arg.matchAll(/\{([^}]*)\}/g)) {
+        if (!(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(m[1] ?? '')) {
+          ctx.addIssue({ code: 'custom', path: [i], message: `unknown placeholder {${m[1]}} (allowed: ${TEMPLATE_PLACEHOLDERS.join(', ')})` });
+        }
+      }
+    });
+  })
+  .describe('argv of a remote command; each element is one argument, never parsed by a shell');
+
+const HostKeySchema = z
+  .object({
+    fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected SHA256:<base64> as ssh-keygen -lf prints it').optional(),
+    knownHosts: z.string().optional().describe('path of a known_hosts file'),
+    acceptNew: z.boolean().default(false).describe('lab only: accept any host key; never use in production'),
+  })
+  .strict()
+  .refine((k) => k.fingerprint !== undefined || k.knownHosts !== undefined || k.acceptNew, {
+    message: 'set fingerprint, knownHosts, or (lab only) acceptNew: true',
+  });
+
+export const HostSchema = z
+  .object({
+    address: Address.describe('DNS name or IP the bot connects to'),
+    ssh: z
+      .object({
+        port: Port.default(22),
+        user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, 'expected a Unix user name'),
+        keyPath: z.string().optional().describe('private key file; ~ is expanded'),
+        agent: z.boolean().default(false).describe('use the SSH agent at SSH_AUTH_SOCK'),
+        jumpHost: Name.optional().describe('name of another inventory host to tunnel through'),
+        hostKey: HostKeySchema,
+      })
+      .strict()
+      .refine((s) => s.keyPath !== undefined || s.agent, { message: 'set keyPath or agent: true' }),
+  })
+  .strict();
+export type HostConfig = z.infer<typeof HostSchema>;
+
+const PoolSourceSchema = z
+  .object({
+    metricsUrl: z.string().url().optional().describe('Prometheus text endpoint with go_sql_*/hikaricp_* series'),
+    expvarUrl: z.string().url().optional().describe('Go expvar JSON endpoint with DBStats'),
+    postgres: z
+      .object({ dsn: z.string().min(1), maxConnections: z.number().int().positive().optional() })
+      .strict()
+      .optional()
+      .describe('server side: pg_stat_activity vs max_connections, read with psql on the host'),
+  })
+  .strict();
+
+export const ServiceSchema = z
+  .object({
+    port: Port,
+    instances: z.array(Name).min(1).describe('host names from `hosts`'),
+    logs: z
+      .object({ access: z.array(z.string().startsWith('/')).default([]), error: z.array(z.string().startsWith('/')).default([]) })
+      .strict()
+      .optional(),
+    pool: PoolSourceSchema.optional(),
+    actions: z
+      .object({ restart: CommandTemplate.optional(), quarantine: CommandTemplate.optional(), unquarantine: CommandTemplate.optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type ServiceConfig = z.infer<typeof ServiceSchema>;
+
+export const InvestigationSchema = z
+  .object({
+    samples: z.number().int().min(1).max(10).default(2),
+    intervalMs: Duration.max(60_000).default(2000),
+    stepTimeoutMs: Duration.default(20_000),
+    probeAttempts: z.number().int().min(1).max(50).default(5),
+    probeTimeoutMs: Duration.default(3000),
+    probePath: z.string().startsWith('/').default('/'),
+    logTailLines: z.number().int().min(10).max(5000).default(200),
+  })
+  .strict();
+export type InvestigationConfig = z.infer<typeof InvestigationSchema>;
+
+export const SshTuningSchema = z
+  .object({
+    maxConcurrentCommands: z.number().int().min(1).max(64).default(8).describe('keep below sshd MaxSessions (default 10)'),
+    commandTimeoutMs: Duration.default(10_000),
+    connectTimeoutMs: Duration.default(10_000),
+    maxOutputBytes: z.number().int().min(1024).default(1024 * 1024),
+    keepaliveIntervalMs: z.number().int().min(0).default(5000),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    hosts: z.record(Name, HostSchema).default({}),
+    services: z.record(Name, ServiceSchema).default({}),
+    prometheus: z.object({ url: z.string().url() }).strict().optional(),
+    investigation: InvestigationSchema.default(InvestigationSchema.parse({})),
+    ssh: SshTuningSchema.default(SshTuningSchema.parse({})),
+    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      svc.instances.forEach((host, i) => {
+        if (!(host in cfg.hosts)) {
+          ctx.addIssue({ code: 'custom', path: ['services', name, 'instances', i], message: `host "${host}" is not in hosts` });
+        }
+      });
+    }
+    for (const [name, host] of Object.entries(cfg.hosts)) {
+      const jump = host.ssh.jumpHost;
+      if (jump !== undefined && !(jump in cfg.hosts)) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', name, 'ssh', 'jumpHost'], message: `host "${jump}" is not in hosts` });
+      } else if (jump === name) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', name, 'ssh', 'jumpHost'], message: 'a host cannot be its own jump host' });
+      }
+    }
+  });
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** The environment variables triage reads; nothing else in the code base looks at process.env. */
+export interface Env {
+  TRIAGE_LOG_LEVEL?: string;
+  SSH_AUTH_SOCK?: string;
+  DATABASE_URL?: string;
+  HOME?: string;
+  [key: string]: string | undefined;
+}
+
+/** Everything the rest of the program needs, resolved once. */
+export interface Settings {
+  config: Config;
+  /** Where the config came from, or null for the embedded default. */
+  file: string | null;
+  sshAuthSock: string | undefined;
+  databaseUrl: string | undefined;
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    return path ? `${path}: ${issue.message}` : issue.message;
+  });
+}
+
+/** Parses config text; returns every problem with its path instead of stopping at the first. */
+export function parseConfigText(text: string, source = 'config'): { ok: true; config: Config } | { ok: false; problems: string[] } {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
+    return { ok: false, problems: [`${source}: not valid YAML: ${msg}`] };
+  }
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) return { ok: false, problems: formatIssues(result.error) };
+  return { ok: true, config: result.data };
+}
+
+export function expandHome(path: string, env: Env): string {
+  if (path === '~' || path.startsWith('~/')) return resolve(env.HOME ?? homedir(), path.slice(2));
+  return path;
+}
+
+/**
+ * Loads the config file (or the embedded default when `file` is undefined) and the environment,
+ * once. Throws an InputError listing every problem.
+ */
+export function loadSettings(file: string | undefined, env: Env): Settings {
+  let config: Config;
+  if (file === undefined) {
+    config = ConfigSchema.parse({});
+  } else {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new InputError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'config_invalid');
+    }
+    const parsed = parseConfigText(text, file);
+    if (!parsed.ok) throw new ConfigError(file, parsed.problems);
+    config = parsed.config;
+    const base = dirname(resolve(file));
+    for (const host of Object.values(config.hosts)) {
+      if (host.ssh.keyPath) host.ssh.keyPath = resolve(base, expandHome(host.ssh.keyPath, env));
+      if (host.ssh.hostKey.knownHosts) host.ssh.hostKey.knownHosts = resolve(base, expandHome(host.ssh.hostKey.knownHosts, env));
+    }
+  }
+  if (env.TRIAGE_LOG_LEVEL) {
+    const level = ConfigSchema.shape.log.unwrap().shape.level.safeParse(env.TRIAGE_LOG_LEVEL);
+    if (!level.success) throw new InputError(`TRIAGE_LOG_LEVEL: expected one of trace, debug, info, warn, error, silent`, 'config_invalid');
+    config.log.level = level.data;
+  }
+  return { config, file: file ?? null, sshAuthSock: env.SSH_AUTH_SOCK, databaseUrl: env.DATABASE_URL };
+}
+
+export class ConfigError extends TriageError {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super('config_invalid', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0] ?? ''}`);
+    this.problems = problems;
+  }
+}

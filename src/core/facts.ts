@@ -1,0 +1,159 @@
+/**
+ * The typed facts the steps measure. Rules and renderers read these, never raw command output.
+ * Units are in the names: `Ms` milliseconds, `Sec` seconds, counts are plain numbers.
+ */
+
+/** What a client sees when it talks to the service (DESIGN.md symptom kinds). */
+export const SYMPTOM_KINDS = ['refused', 'connect-timeout', 'reset', 'empty-reply', 'read-timeout', 'http-error', 'ok'] as const;
+export type SymptomKind = (typeof SYMPTOM_KINDS)[number];
+
+export interface ProbeAttempt {
+  outcome: SymptomKind;
+  /** Time until the TCP handshake completed; absent when it never did. */
+  connectMs?: number;
+  /** Time from sending the request until the first response byte; absent when none came. */
+  firstByteMs?: number;
+  totalMs: number;
+  httpStatus?: number;
+  /** errno code or short reason, e.g. `ECONNRESET`. */
+  error?: string;
+}
+
+export interface ProbeFacts {
+  url: string;
+  attempts: ProbeAttempt[];
+  counts: Partial<Record<SymptomKind, number>>;
+  /** The most frequent failing outcome, or `ok` when every attempt succeeded. */
+  symptom: SymptomKind;
+}
+
+export interface ProcessFacts {
+  pid: number;
+  user: string;
+  command: string;
+  /** ISO 8601, from the host's clock. */
+  startedAt: string;
+  uptimeSec: number;
+  /** Other PIDs listening on the same port (e.g. pre-fork workers). */
+  otherPids: number[];
+}
+
+export interface FdKindCounts {
+  socket: number;
+  pipe: number;
+  anon_inode: number;
+  file: number;
+  other: number;
+}
+
+export interface FdFacts {
+  open: number;
+  /** `stat` of /proc/PID/fd (kernel >= 6.2) or a listing. */
+  countMethod: 'stat' | 'listing';
+  softLimit: number | null;
+  hardLimit: number | null;
+  /** open / softLimit, 0..1 (may exceed 1 briefly); null without a limit. */
+  usedRatio: number | null;
+  byKind: FdKindCounts;
+  topFiles: { path: string; count: number }[];
+  host: { allocated: number; max: number } | null;
+  /** Change of `open` per second between the first and last sample. */
+  growthPerSec?: number;
+}
+
+export interface TcpFacts {
+  port: number;
+  /** Sockets whose local port is the service port, by state name as ss prints it (`ESTAB`, `CLOSE-WAIT`, ...). */
+  byState: Record<string, number>;
+  closeWait: {
+    total: number;
+    /** Held by the process as descriptors: accepted, never closed. */
+    ownedByPid: number | null;
+    /** Still in the accept queue (no descriptor yet). */
+    notAccepted: number;
+  };
+  /** The listening socket: current accept queue and its backlog. */
+  listener: { queue: number; backlog: number } | null;
+  /** CLOSE_WAIT change per second between the first and last sample. */
+  closeWaitGrowthPerSec?: number;
+}
+
+export interface KernelCounters {
+  listenOverflows: number;
+  listenDrops: number;
+  tcpAbortOnClose: number;
+  tcpAbortOnData: number;
+  outRsts: number;
+  estabResets: number;
+  conntrack: { count: number; max: number } | null;
+  /** Deltas between first and last sample, same field names; absent with one sample. */
+  delta?: Partial<Record<'listenOverflows' | 'listenDrops' | 'tcpAbortOnClose' | 'tcpAbortOnData' | 'outRsts' | 'estabResets', number>>;
+  intervalMs?: number;
+}
+
+export interface LogFile {
+  path: string;
+  kind: 'access' | 'error' | 'app';
+  sizeBytes: number;
+  /** Seconds since the file was last written (host clock). */
+  lastWriteAgeSec: number | null;
+  /** The tail, oldest first, secrets redacted. */
+  tail: string[];
+}
+
+export interface LogFacts {
+  files: LogFile[];
+  signatures: { emfile: number; poolTimeout: number; acceptError: number };
+  /** Request durations in the access log tail (ms), first half vs second half. */
+  latency: { samples: number; earlyP50Ms: number | null; lateP50Ms: number | null; trend: 'rising' | 'flat' | 'falling' | 'unknown' };
+}
+
+/** A connection pool's state, whatever runtime reported it (Go DBStats, HikariCP, node-postgres). */
+export interface PoolStats {
+  /** Where the numbers came from, e.g. `http://127.0.0.1:2133/metrics`, `log:/var/log/x.log`. */
+  source: string;
+  format: 'go_sql' | 'hikaricp' | 'node-postgres' | 'expvar' | 'pg_stat_activity';
+  maxOpen: number | null;
+  open: number | null;
+  inUse: number | null;
+  idle: number | null;
+  /** Requests waiting for a connection right now (Hikari pending, node-postgres waitingCount). */
+  waiting: number | null;
+  /** Total waits for a connection since start (Go WaitCount). */
+  waitCount: number | null;
+  waitDurationSec: number | null;
+  /** WaitCount change between samples, and the interval it was measured over. */
+  waitCountDelta?: number;
+  intervalMs?: number;
+}
+
+export interface PoolFacts {
+  stats: PoolStats | null;
+  /** Every source tried, with why it gave nothing. */
+  tried: { source: string; result: string }[];
+}
+
+export interface Facts {
+  probe?: ProbeFacts;
+  process?: ProcessFacts;
+  fds?: FdFacts;
+  tcp?: TcpFacts;
+  kernel?: KernelCounters;
+  logs?: LogFacts;
+  pool?: PoolFacts;
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** One thing worth telling a human, as data; renderers decide how it looks. */
+export interface Finding {
+  /** Stable id, e.g. `fds-at-limit`. */
+  id: string;
+  step: string;
+  severity: Severity;
+  title: string;
+  /** One or two sentences with the numbers. */
+  detail: string;
+  /** Short raw evidence lines (already redacted). */
+  evidence?: string[];
+}

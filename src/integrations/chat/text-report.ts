@@ -1,0 +1,106 @@
+import type { Finding } from '../../core/facts.js';
+import type { Report } from '../../engine/report.js';
+import type { RunEvent, StepOutcome } from '../../engine/run.js';
+import { describeSymptom } from '../../steps/probe-http.js';
+
+export interface Style {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  yellow(s: string): string;
+  green(s: string): string;
+}
+
+export const PLAIN: Style = { bold: (s) => s, dim: (s) => s, red: (s) => s, yellow: (s) => s, green: (s) => s };
+export const ANSI: Style = {
+  bold: (s) => `\x1b[1m${s}\x1b[22m`,
+  dim: (s) => `\x1b[2m${s}\x1b[22m`,
+  red: (s) => `\x1b[31m${s}\x1b[39m`,
+  yellow: (s) => `\x1b[33m${s}\x1b[39m`,
+  green: (s) => `\x1b[32m${s}\x1b[39m`,
+};
+
+const MARK = { critical: '✖', warning: '▲', info: '·' } as const;
+
+export function renderFinding(f: Finding, style: Style, evidenceLines = 3): string[] {
+  const color = f.severity === 'critical' ? style.red : f.severity === 'warning' ? style.yellow : style.dim;
+  const out = [`${color(`${MARK[f.severity]} ${f.severity.padEnd(8)}`)} ${style.bold(f.title)}`, `             ${f.detail}`];
+  const ev = f.evidence ?? [];
+  for (const line of ev.slice(0, evidenceLines)) out.push(style.dim(`             │ ${line.slice(0, 160)}`));
+  if (ev.length > evidenceLines) out.push(style.dim(`             │ … ${ev.length - evidenceLines} more lines`));
+  return out;
+}
+
+export function renderStep(o: StepOutcome, style: Style): string {
+  const mark = o.status === 'ok' ? style.green('✔') : o.status === 'failed' ? style.red('✘') : style.yellow('–');
+  const detail = o.error ? `  ${o.status === 'failed' ? style.red(o.error) : style.dim(o.error)}` : '';
+  return `${mark} ${o.id.padEnd(16)} ${style.dim(`${String(o.durationMs).padStart(5)} ms`)}${o.samples > 1 ? style.dim(` ×${o.samples}`) : ''}${detail}`;
+}
+
+/** The readable report printed by `triage investigate` without --json. */
+export function renderReport(r: Report, style: Style = PLAIN): string {
+  const lines: string[] = [];
+  const t = r.target;
+  lines.push(style.bold(`triage ${r.runbook} — ${t.service ? `${t.service} on ` : ''}${t.host}:${t.port}${t.pid ? ` (PID ${t.pid})` : ''} via ${t.via}`));
+  lines.push(style.dim(`${r.startedAt} · ${r.durationMs} ms · ${r.sampling.samples} sample${r.sampling.samples === 1 ? '' : 's'} ${r.sampling.intervalMs} ms apart`));
+  lines.push('');
+  if (r.symptom.kind !== null) {
+    const counts = Object.entries(r.symptom.counts).map(([k, n]) => `${k} ${n}`).join(', ');
+    const sev = r.symptom.kind === 'ok' ? style.green : style.red;
+    lines.push(`${style.bold('Symptom')}  ${sev(r.symptom.kind)} — ${describeSymptom(r.symptom.kind)} (${counts})`);
+  } else {
+    lines.push(`${style.bold('Symptom')}  not measured: ${r.symptom.reason}`);
+  }
+  lines.push('');
+  lines.push(style.bold('Findings'));
+  for (const f of r.findings) lines.push(...renderFinding(f, style));
+  if (r.diagnosis.rootCause) {
+    lines.push('', style.bold('Diagnosis'), `  root cause: ${r.diagnosis.rootCause.id} — ${r.diagnosis.rootCause.summary}`);
+    if (r.diagnosis.chain.length) lines.push(`  chain: ${r.diagnosis.chain.join(' → ')}`);
+  }
+  if (r.recommendations.length) {
+    lines.push('', style.bold('Recommendations'));
+    for (const rec of r.recommendations) lines.push(`  - ${rec}`);
+  }
+  lines.push('', style.bold('Steps'));
+  for (const s of r.steps) lines.push(`  ${renderStep(s, style)}`);
+  if (r.warnings.length) {
+    lines.push('', style.bold('Warnings'));
+    for (const w of r.warnings) lines.push(`  ${style.yellow(w)}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Live progress on a terminal: one line per step, redrawn in place as steps start and finish.
+ * Without a TTY it prints one line per finished step.
+ */
+export class ProgressView {
+  private readonly rows = new Map<string, string>();
+  private drawn = 0;
+  private readonly started = new Map<string, number>();
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly tty: boolean,
+    private readonly style: Style,
+  ) {}
+
+  onEvent(e: RunEvent): void {
+    if (e.type === 'step-started') {
+      this.started.set(e.step, performance.now());
+      this.rows.set(e.step, `${this.style.yellow('…')} ${e.step.padEnd(16)} ${this.style.dim(e.description)}`);
+    } else {
+      this.rows.set(e.step, renderStep(e.outcome, this.style));
+      if (!this.tty) this.write(`${renderStep(e.outcome, PLAIN)}\n`);
+    }
+    if (this.tty) this.redraw();
+  }
+
+  private redraw(): void {
+    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    const body = [...this.rows.values()].map((r) => `\x1b[2K${r}`).join('\n');
+    this.write(`${up}\r${body}\n`);
+    this.drawn = this.rows.size;
+  }
+}

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import type { Finding, PoolFacts, PoolStats } from '../core/facts.js';
+import { defineStep } from '../engine/step.js';
+import { poolFromExpvar, poolFromLogLine, poolFromPgStatActivity, poolFromPrometheus } from './parse/pool.js';
+import { parsePrometheusText, type PromSample } from './parse/prometheus.js';
+
+const Input = z.object({
+  address: z.string().describe('address of the instance'),
+  port: z.number().int().describe('service port, where /metrics and /debug/vars are tried'),
+  metricsUrl: z.string().url().optional().describe('configured Prometheus-text endpoint'),
+  expvarUrl: z.string().url().optional().describe('configured expvar endpoint'),
+  prometheusUrl: z.string().url().optional().describe('Prometheus server holding the instance history'),
+  postgres: z.object({ dsn: z.string(), maxConnections: z.number().int().optional() }).optional(),
+  logLines: z.array(z.object({ path: z.string(), lines: z.array(z.string()) })).default([]).describe('log tails, for periodic pool-stats lines'),
+  httpTimeoutMs: z.number().int().positive().describe('deadline of one HTTP fetch'),
+});
+type Input = z.infer<typeof Input>;
+
+type Fetched = { source: string; kind: 'prom-text' | 'expvar' | 'prom-api' | 'pg'; body?: string; error?: string };
+interface Raw {
+  fetched: Fetched[];
+}
+
+/** Pure: pool stats from one fetched source, or the reason there were none. */
+export function poolFromFetched(f: Fetched, maxConnections?: number): { stats: PoolStats | null; result: string } {
+  if (f.error !== undefined) return { stats: null, result: f.error };
+  const body = f.body ?? '';
+  let stats: PoolStats | null = null;
+  if (f.kind === 'prom-text') stats = poolFromPrometheus(parsePrometheusText(body).samples, f.source);
+  else if (f.kind === 'prom-api') stats = poolFromPrometheus(promApiSamples(body), f.source);
+  else if (f.kind === 'pg') stats = poolFromPgStatActivity(body, maxConnections ?? 100, f.source);
+  else {
+    try {
+      stats = poolFromExpvar(JSON.parse(body), f.source);
+    } catch {
+      return { stats: null, result: 'not JSON' };
+    }
+  }
+  return { stats, result: stats ? 'pool statistics found' : 'no pool series in the answer' };
+}
+
+/** Pure: an instant-vector answer of the Prometheus HTTP API as samples. */
+export function promApiSamples(body: string): PromSample[] {
+  const Answer = z.object({
+    status: z.literal('success'),
+    data: z.object({ result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: z.tuple([z.number(), z.string()]) })) }),
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const parsed = Answer.safeParse(json);
+  if (!parsed.success) return [];
+  return parsed.data.data.result.map(({ metric, value }) => {
+    const { __name__: name = '', ...labels } = metric;
+    return { name, labels, value: Number(value[1]) };
+  });
+}
+
+/** Pure: pool stats from periodic `dbstats {...}` log lines, newest last, with their time stamps. */
+export function poolFromLogs(logLines: Input['logLines']): { stats: PoolStats; at: number | null }[] {
+  const out: { stats: PoolStats; at: number | null }[] = [];
+  for (const { path, lines } of logLines) {
+    for (const line of lines) {
+      const stats = poolFromLogLine(line, `log:${path}`);
+      if (!stats) continue;
+      const ts = /^(\d{4}-\d\d-\d\dT[\d:.]+Z?)/.exec(line)?.[1];
+      const at = ts ? Date.parse(ts) : NaN;
+      out.push({ stats, at: Number.isFinite(at) ? at : null });
+    }
+  }
+  return out;
+}
+
+/**
+ * The connection pool: from configured endpoints, a Prometheus server, the service's own
+ * /metrics and /debug/vars, PostgreSQL's pg_stat_activity, or pool-stats lines in its logs.
+ */
+export const dbStatsStep = defineStep<Input, Raw>({
+  id: 'db-stats',
+  description: 'read the DB connection pool statistics',
+  input: Input,
+  needs: ['logs'],
+  sampled: true,
+  async collect(ctx) {
+    const i = ctx.input;
+    const base = `http://${i.address.includes(':') ? `[${i.address}]` : i.address}:${i.port}`;
+    const http: { source: string; kind: Fetched['kind'] }[] = [];
+    if (i.metricsUrl) http.push({ source: i.metricsUrl, kind: 'prom-text' });
+    if (i.expvarUrl) http.push({ source: i.expvarUrl, kind: 'expvar' });
+    if (i.prometheusUrl) {
+      const sel = `{__name__=~"go_sql_.+|hikaricp_connections.*|pg_pool_.+",instance="${i.address}:${i.port}"}`;
+      http.push({ source: `${i.prometheusUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(sel)}`, kind: 'prom-api' });
+    }
+    if (!i.metricsUrl && !i.expvarUrl) http.push({ source: `${base}/metrics`, kind: 'prom-text' }, { source: `${base}/debug/vars`, kind: 'expvar' });
+    const fetched: Fetched[] = await Promise.all(
+      http.map(async ({ source, kind }) => {
+        try {
+          const res = await ctx.net.get(source, { timeoutMs: i.httpTimeoutMs, signal: ctx.signal });
+          return res.status === 200 ? { source, kind, body: res.body } : { source, kind, error: `HTTP ${res.status}` };
+        } catch (err) {
+          const why = (err as Error).message.replace(/^GET \S+: /, '');
+          return { source, kind, error: /ECONNRESET|socket hang up|other side closed/i.test(why) ? `${why} (the process may be out of descriptors)` : why };
+        }
+      }),
+    );
+    if (i.postgres) {
+      const res = await ctx.exec.run(
+        ['psql', '-X', '-A', '-t', '-d', i.postgres.dsn, '-c', "select coalesce(state, ''), count(*) from pg_stat_activity where backend_type = 'client backend' group by 1"],
+        { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs },
+      ).catch((err: Error) => ({ exitCode: -1, stdout: '', stderr: err.message }));
+      fetched.push(res.exitCode === 0 ? { source: 'pg_stat_activity', kind: 'pg', body: res.stdout } : { source: 'pg_stat_activity', kind: 'pg', error: res.stderr.trim().split('\n')[0] ?? 'psql failed' });
+    }
+    return { fetched };
+  },
+  analyze(samples, input) {
+    const tried: PoolFacts['tried'] = [];
+    const pick = (raw: Raw | undefined) => {
+      for (const f of raw?.fetched ?? []) {
+        const r = poolFromFetched(f, input.postgres?.maxConnections);
+        if (r.stats) return r.stats;
+      }
+      return null;
+    };
+    const last = samples[samples.length - 1];
+    let stats = pick(last?.raw);
+    for (const f of last?.raw.fetched ?? []) tried.push({ source: redactUrl(f.source), result: poolFromFetched(f, input.postgres?.maxConnections).result });
+    const first = samples[0];
+    if (stats && first && samples.length > 1 && last) {
+      const before = pick(first.raw);
+      if (before && before.source === stats.source && before.waitCount !== null && stats.waitCount !== null) {
+        stats = { ...stats, waitCountDelta: stats.waitCount - before.waitCount, intervalMs: last.at - first.at };
+      }
+    }
+    if (!stats) {
+      const fromLogs = poolFromLogs(input.logLines);
+      const newest = fromLogs[fromLogs.length - 1];
+      tried.push({ source: 'logs', result: newest ? 'pool statistics found in dbstats lines' : 'no dbstats lines in the log tails' });
+      if (newest) {
+        stats = { ...newest.stats };
+        const older = fromLogs.find((e) => e.at !== null && newest.at !== null && newest.at - e.at >= 1000 && e.stats.source === newest.stats.source);
+        if (older && older.at !== null && newest.at !== null && older.stats.waitCount !== null && stats.waitCount !== null) {
+          stats.waitCountDelta = stats.waitCount - older.stats.waitCount;
+          stats.intervalMs = newest.at - older.at;
+        }
+      }
+    }
+    const pool: PoolFacts = { stats, tried };
+    return { facts: { pool }, findings: poolFindings(pool) };
+  },
+});
+
+export function poolFindings(pool: PoolFacts): Finding[] {
+  const s = pool.stats;
+  if (!s) {
+    return [
+      {
+        id: 'pool-unknown',
+        step: 'db-stats',
+        severity: 'info',
+        title: 'no pool statistics',
+        detail: `tried ${pool.tried.map((t) => `${t.source}: ${t.result}`).join('; ')}`,
+      },
+    ];
+  }
+  const saturated = s.maxOpen !== null && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
+  const waits = s.waitCountDelta !== undefined && s.intervalMs ? `WaitCount +${s.waitCountDelta} in ${(s.intervalMs / 1000).toFixed(1)} s` : s.waitCount !== null ? `WaitCount ${s.waitCount}` : '';
+  const parts = [
+    `in use ${s.inUse ?? '?'}/${s.maxOpen ?? 'unlimited'}`,
+    `idle ${s.idle ?? '?'}`,
+    ...(s.waiting !== null ? [`${s.waiting} waiting`] : []),
+    ...(waits ? [waits] : []),
+    ...(s.waitDurationSec !== null ? [`WaitDuration ${Math.round(s.waitDurationSec)} s total`] : []),
+  ];
+  const rising = (s.waitCountDelta ?? 0) > 0 || (s.waiting ?? 0) > 0;
+  return [
+    {
+      id: saturated ? 'pool-saturated' : 'pool-stats',
+      step: 'db-stats',
+      severity: saturated && rising ? 'critical' : saturated ? 'warning' : 'info',
+      title: saturated ? `DB pool at its max: ${s.inUse}/${s.maxOpen} in use` : `DB pool ${s.inUse ?? '?'}/${s.maxOpen ?? 'unlimited'} in use`,
+      detail: `${parts.join(', ')} (from ${redactUrl(s.source)})`,
+    },
+  ];
+}
+
+/** Drops credentials from a URL or DSN before it is shown. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, '$1[REDACTED]@').replace(/(password=)[^\s&]+/gi, '$1[REDACTED]');
+}
