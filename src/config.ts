@@ -125,24 +125,7 @@ export const ConfigSchema = z
     ssh: SshTuningSchema.default(SshTuningSchema.parse({})),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).strict().default({ level: 'info' }),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    for (const [name, svc] of Object.entries(cfg.services)) {
-      svc.instances.forEach((host, i) => {
-        if (!(host in cfg.hosts)) {
-          ctx.addIssue({ code: 'custom', path: ['services', name, 'instances', i], message: `host "${host}" is not in hosts` });
-        }
-      });
-    }
-    for (const [name, host] of Object.entries(cfg.hosts)) {
-      const jump = host.ssh.jumpHost;
-      if (jump !== undefined && !(jump in cfg.hosts)) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', name, 'ssh', 'jumpHost'], message: `host "${jump}" is not in hosts` });
-      } else if (jump === name) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', name, 'ssh', 'jumpHost'], message: 'a host cannot be its own jump host' });
-      }
-    }
-  });
+  .strict();
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** The environment variables triage reads; nothing else in the code base looks at process.env. */
@@ -164,10 +147,46 @@ export interface Settings {
 }
 
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
-    return path ? `${path}: ${issue.message}` : issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => `${path ? `${path}.` : ''}${k}: unknown field`);
+    }
+    return [path ? `${path}: ${issue.message}` : issue.message];
   });
+}
+
+/** Short messages in the user's terms: `expected integer, got string` rather than zod's defaults. */
+const configErrors: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code === 'invalid_type') {
+    const got = issue.input === undefined ? 'nothing' : Array.isArray(issue.input) ? 'a list' : issue.input === null ? 'null' : typeof issue.input;
+    return issue.input === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${got}`;
+  }
+  if (issue.code === 'too_small' && issue.origin === 'number') return `must be at least ${String(issue.minimum)}`;
+  if (issue.code === 'too_big' && issue.origin === 'number') return `must be at most ${String(issue.maximum)}`;
+  return undefined;
+};
+
+/** Inventory references checked on the raw document, so they are reported even when other fields are invalid. */
+function crossReferenceProblems(raw: unknown): string[] {
+  const problems: string[] = [];
+  const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const root = obj(raw);
+  const hosts = obj(root.hosts);
+  for (const [name, svc] of Object.entries(obj(root.services))) {
+    const instances = obj(svc).instances;
+    if (!Array.isArray(instances)) continue;
+    instances.forEach((h, i) => {
+      if (typeof h === 'string' && !Object.hasOwn(hosts, h)) problems.push(`services.${name}.instances.${i}: host "${h}" is not in hosts`);
+    });
+  }
+  for (const [name, host] of Object.entries(hosts)) {
+    const jump = obj(obj(host).ssh).jumpHost;
+    if (typeof jump !== 'string') continue;
+    if (jump === name) problems.push(`hosts.${name}.ssh.jumpHost: a host cannot be its own jump host`);
+    else if (!Object.hasOwn(hosts, jump)) problems.push(`hosts.${name}.ssh.jumpHost: host "${jump}" is not in hosts`);
+  }
+  return problems;
 }
 
 /** Parses config text; returns every problem with its path instead of stopping at the first. */
@@ -179,8 +198,10 @@ export function parseConfigText(text: string, source = 'config'): { ok: true; co
     const msg = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
     return { ok: false, problems: [`${source}: not valid YAML: ${msg}`] };
   }
-  const result = ConfigSchema.safeParse(raw);
-  if (!result.success) return { ok: false, problems: formatIssues(result.error) };
+  const result = ConfigSchema.safeParse(raw, { error: configErrors });
+  const crossRefs = crossReferenceProblems(raw);
+  if (!result.success) return { ok: false, problems: [...new Set([...formatIssues(result.error), ...crossRefs])] };
+  if (crossRefs.length > 0) return { ok: false, problems: crossRefs };
   return { ok: true, config: result.data };
 }
 

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Settings } from '../config.js';
-import { InputError, TriageError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { formatTarget, printable, type Target } from '../core/target.js';
 import type { Executor } from '../integrations/exec/executor.js';
 import { LocalExecutor } from '../integrations/exec/local.js';
@@ -93,8 +93,6 @@ export function executorFor(resolved: ResolvedTarget, settings: Settings, onWarn
   return new SshExecutor(resolved.ssh, ssh, onWarning);
 }
 
-const CONNECTION_CODES = new Set(['ssh_auth', 'ssh_host_key', 'ssh_connect', 'ssh_timeout']);
-
 /** Runs a runbook against one target and assembles the report. Throws only when it could not run at all. */
 export async function investigate(opts: InvestigateOptions): Promise<Report> {
   const { settings, runbook, target } = opts;
@@ -144,12 +142,8 @@ export async function investigate(opts: InvestigateOptions): Promise<Report> {
   } finally {
     await exec.close();
   }
-  const hostSteps = result.steps.filter((s) => s.status !== 'skipped' && s.id !== 'probe-http');
-  const unreachable = hostSteps.length > 0 && hostSteps.every((s) => s.status === 'failed' && CONNECTION_CODES.has(s.errorCode ?? ''));
-  if (unreachable) {
-    const first = hostSteps[0];
-    throw new TriageError((first?.errorCode as 'ssh_connect') ?? 'ssh_connect', first?.error ?? `cannot reach ${resolved.name}`);
-  }
+  // Nothing could be measured on the host: that is "could not run", not a report.
+  if (exec instanceof SshExecutor && exec.unreachable) throw exec.unreachable;
   const probe = result.facts.probe;
   return {
     runbook: runbook.id,

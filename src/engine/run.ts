@@ -1,3 +1,4 @@
+import { deadline } from '../core/deadline.js';
 import type { Facts, Finding } from '../core/facts.js';
 import { asTriageError, TriageError } from '../core/errors.js';
 import type { Executor } from '../integrations/exec/executor.js';
@@ -101,14 +102,19 @@ export async function runSteps(plan: RunPlan, deps: RunDeps): Promise<RunResult>
             await sleep(Math.max(0, due - now()), runSignal);
             waited += performance.now() - w0;
           }
-          const signal = AbortSignal.any([runSignal, AbortSignal.timeout(plan.stepTimeoutMs)]);
+          const { signal, clear } = deadline(plan.stepTimeoutMs, runSignal);
           const at = now();
-          const raw = await withDeadline(
-            step.collect({ input: parsed.data, exec: deps.exec, net: deps.net, signal, commandTimeoutMs: plan.commandTimeoutMs, now }),
-            signal,
-            step.id,
-            plan.stepTimeoutMs,
-          );
+          let raw: unknown;
+          try {
+            raw = await withDeadline(
+              step.collect({ input: parsed.data, exec: deps.exec, net: deps.net, signal, commandTimeoutMs: plan.commandTimeoutMs, now }),
+              signal,
+              step.id,
+              plan.stepTimeoutMs,
+            );
+          } finally {
+            clear();
+          }
           samples.push({ raw, at });
         }
         const analysis = step.analyze(samples, parsed.data);

@@ -116,35 +116,34 @@ export const dbStatsStep = defineStep<Input, Raw>({
     return { fetched };
   },
   analyze(samples, input) {
-    const tried: PoolFacts['tried'] = [];
-    const pick = (raw: Raw | undefined) => {
-      for (const f of raw?.fetched ?? []) {
-        const r = poolFromFetched(f, input.postgres?.maxConnections);
-        if (r.stats) return r.stats;
-      }
-      return null;
-    };
+    const maxConn = input.postgres?.maxConnections;
+    const statsOf = (raw: Raw | undefined) =>
+      (raw?.fetched ?? []).map((f) => poolFromFetched(f, maxConn).stats).filter((x): x is PoolStats => x !== null);
     const last = samples[samples.length - 1];
-    let stats = pick(last?.raw);
-    for (const f of last?.raw.fetched ?? []) tried.push({ source: redactUrl(f.source), result: poolFromFetched(f, input.postgres?.maxConnections).result });
     const first = samples[0];
-    if (stats && first && samples.length > 1 && last) {
-      const before = pick(first.raw);
-      if (before && before.source === stats.source && before.waitCount !== null && stats.waitCount !== null) {
-        stats = { ...stats, waitCountDelta: stats.waitCount - before.waitCount, intervalMs: last.at - first.at };
+    const lastStats = statsOf(last?.raw);
+    const firstStats = samples.length > 1 ? statsOf(first?.raw) : [];
+    const tried: PoolFacts['tried'] = (last?.raw.fetched ?? []).map((f) => ({ source: redactUrl(f.source), result: poolFromFetched(f, maxConn).result }));
+
+    // Preference: a source answered in both samples (a rate over our interval); else periodic
+    // pool lines in the logs (a rate over their own time stamps); else one answer without a rate.
+    let stats: PoolStats | null = null;
+    for (const now of lastStats) {
+      const before = firstStats.find((b) => b.source === now.source);
+      if (before && first && last && before.waitCount !== null && now.waitCount !== null) {
+        stats = { ...now, waitCountDelta: now.waitCount - before.waitCount, intervalMs: last.at - first.at };
+        break;
       }
     }
     if (!stats) {
       const fromLogs = poolFromLogs(input.logLines);
+      tried.push({ source: 'logs', result: fromLogs.length ? `${fromLogs.length} dbstats lines` : 'no dbstats lines in the log tails' });
       const newest = fromLogs[fromLogs.length - 1];
-      tried.push({ source: 'logs', result: newest ? 'pool statistics found in dbstats lines' : 'no dbstats lines in the log tails' });
-      if (newest) {
-        stats = { ...newest.stats };
-        const older = fromLogs.find((e) => e.at !== null && newest.at !== null && newest.at - e.at >= 1000 && e.stats.source === newest.stats.source);
-        if (older && older.at !== null && newest.at !== null && older.stats.waitCount !== null && stats.waitCount !== null) {
-          stats.waitCountDelta = stats.waitCount - older.stats.waitCount;
-          stats.intervalMs = newest.at - older.at;
-        }
+      const older = newest && fromLogs.find((e) => e.at !== null && newest.at !== null && newest.at - e.at >= 1000 && e.stats.source === newest.stats.source);
+      if (newest && older && older.at !== null && newest.at !== null && older.stats.waitCount !== null && newest.stats.waitCount !== null) {
+        stats = { ...newest.stats, waitCountDelta: newest.stats.waitCount - older.stats.waitCount, intervalMs: newest.at - older.at };
+      } else {
+        stats = lastStats[0] ?? (newest ? { ...newest.stats } : null);
       }
     }
     const pool: PoolFacts = { stats, tried };

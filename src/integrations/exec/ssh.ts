@@ -37,6 +37,15 @@ export const DEFAULT_SSH_TUNING: SshTuning = {
   keepaliveIntervalMs: 5000,
 };
 
+const CHANNEL_OPEN_RETRIES = 5;
+
+/** The server refused a new channel (usually MaxSessions for a moment); retried. */
+class ChannelOpenError extends TriageError {
+  constructor(message: string) {
+    super('ssh_dropped', message);
+  }
+}
+
 /** Grace after the remote deadline before the channel is closed from our side. */
 const LOCAL_GRACE_MS = 1500;
 
@@ -74,6 +83,8 @@ export class SshExecutor implements Executor {
   /** Set when the host key was refused, so the error says why instead of "handshake failed". */
   private hostKeyProblem: string | null = null;
   private readonly warnings: string[] = [];
+  private everConnected = false;
+  private lastConnectError: TriageError | null = null;
 
   constructor(
     private readonly endpoint: SshEndpoint,
@@ -91,8 +102,17 @@ export class SshExecutor implements Executor {
     if (opts.signal?.aborted) throw new TriageError('aborted', `${argv[0]}: aborted before it started`);
     const release = await this.slots.acquire();
     try {
-      const ssh = await this.connect();
-      return await this.exec(ssh, argv, opts);
+      for (let attempt = 0; ; attempt++) {
+        const ssh = await this.connect();
+        try {
+          return await this.exec(ssh, argv, opts);
+        } catch (err) {
+          // sshd frees a session slot only after it has reaped the session's process, a moment
+          // after the client sees the channel close: a burst can briefly exceed MaxSessions.
+          if (!(err instanceof ChannelOpenError) || attempt >= CHANNEL_OPEN_RETRIES || opts.signal?.aborted) throw err;
+          await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+        }
+      }
     } finally {
       release();
     }
@@ -106,13 +126,24 @@ export class SshExecutor implements Executor {
     for (const j of this.jumps.splice(0)) j.dispose();
   }
 
+  /** The reason no connection could ever be made, or null once one was. */
+  get unreachable(): TriageError | null {
+    return this.everConnected ? null : this.lastConnectError;
+  }
+
   private connect(): Promise<NodeSSH> {
     if (!this.connection) {
       const attempt = this.open(this.endpoint);
       this.connection = attempt;
-      attempt.catch(() => {
-        if (this.connection === attempt) this.connection = null;
-      });
+      attempt.then(
+        () => {
+          this.everConnected = true;
+        },
+        (err: unknown) => {
+          if (err instanceof TriageError) this.lastConnectError = err;
+          if (this.connection === attempt) this.connection = null;
+        },
+      );
     }
     return this.connection;
   }
@@ -259,14 +290,14 @@ export class SshExecutor implements Executor {
         if (!exited && !out.truncated) {
           return reject(new TriageError('ssh_dropped', `${name}: channel closed without an exit status on ${this.host}`));
         }
-        if ((exitCode === 137 || exitSignal === 'KILL') && durationMs >= remoteSeconds * 1000 - 50 && !out.truncated) {
+        if ((exitCode === 137 || exitSignal === 'KILL' || exitSignal === 'SIGKILL') && durationMs >= remoteSeconds * 1000 - 50 && !out.truncated) {
           return reject(new TriageError('command_timeout', `${name}: killed at its ${remoteSeconds} s deadline on ${this.host}`));
         }
         resolve({ argv, exitCode, signal: exitSignal, stdout: out.text(), stderr: err.text(), truncated: out.truncated || err.truncated, durationMs });
       };
       try {
         client.exec(command, (e, ch) => {
-          if (e) return fail(new TriageError('ssh_dropped', `${name}: cannot open a channel on ${this.host}: ${e.message}`));
+          if (e) return fail(new ChannelOpenError(`${name}: cannot open a channel on ${this.host}: ${e.message}`));
           channel = ch;
           if (settled) return ch.close();
           ch.on('data', (c: Buffer) => {

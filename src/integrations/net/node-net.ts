@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { deadline } from '../../core/deadline.js';
 import { TriageError } from '../../core/errors.js';
 import type { ProbeAttempt } from '../../core/facts.js';
 import type { HttpResponse, Net } from './net.js';
@@ -9,7 +10,7 @@ import { classifyProbe, type ProbeObservation } from './probe-classify.js';
  * the connection without reading the request (libuv's EMFILE trick, a full backlog with
  * abort_on_overflow) from one that closed it gracefully.
  */
-export const RESET_GRACE_MS = 150;
+export const RESET_GRACE_MS = 50;
 
 /** The real network, with Node's sockets and fetch. */
 export class NodeNet implements Net {
@@ -58,12 +59,20 @@ export class NodeNet implements Net {
         }
       });
       socket.on('error', (err: NodeJS.ErrnoException) => {
-        obs.errorCode = err.code ?? 'EUNKNOWN';
+        obs.errorCode ??= err.code ?? 'EUNKNOWN';
         finish();
       });
       socket.on('end', () => {
         if (obs.bytesReceived > 0) return finish();
-        grace = setTimeout(finish, RESET_GRACE_MS);
+        // EOF before any answer. Give an RST for our unread request a moment to arrive, then
+        // write one more byte: a socket already reset fails the write (EPIPE/ECONNRESET), one
+        // closed gracefully after reading the request accepts it.
+        grace = setTimeout(() => {
+          socket.write('\r\n', (err) => {
+            if (err) obs.errorCode = (err as NodeJS.ErrnoException).code ?? 'ECONNRESET';
+            finish();
+          });
+        }, RESET_GRACE_MS);
       });
       socket.on('close', () => {
         if (grace === undefined) finish();
@@ -73,10 +82,18 @@ export class NodeNet implements Net {
 
   async get(url: string, opts: { timeoutMs: number; maxBytes?: number; signal?: AbortSignal; headers?: Record<string, string> }): Promise<HttpResponse> {
     const cap = opts.maxBytes ?? 4 * 1024 * 1024;
-    const signals = [AbortSignal.timeout(opts.timeoutMs), ...(opts.signal ? [opts.signal] : [])];
+    const { signal, clear } = deadline(opts.timeoutMs, opts.signal);
+    try {
+      return await this.fetchCapped(url, cap, signal, opts);
+    } finally {
+      clear();
+    }
+  }
+
+  private async fetchCapped(url: string, cap: number, signal: AbortSignal, opts: { timeoutMs: number; headers?: Record<string, string> }): Promise<HttpResponse> {
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.any(signals), headers: opts.headers ?? {}, redirect: 'error' });
+      res = await fetch(url, { signal, headers: opts.headers ?? {}, redirect: 'error' });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       const why = (err as Error).name === 'TimeoutError' ? `no answer within ${opts.timeoutMs} ms` : (cause?.code ?? (err as Error).message);
@@ -100,7 +117,8 @@ export class NodeNet implements Net {
         size += value.length;
       }
     } catch (err) {
-      throw new TriageError('command_failed', `GET ${url}: body: ${(err as Error).message}`);
+      const why = (err as Error).name === 'TimeoutError' || signal.aborted ? `no answer within ${opts.timeoutMs} ms` : (err as Error).message;
+      throw new TriageError('command_failed', `GET ${url}: body: ${why}`);
     }
     return { status: res.status, body: Buffer.concat(chunks).toString('utf8'), truncated };
   }

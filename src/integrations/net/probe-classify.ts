@@ -28,6 +28,7 @@ export function classifyProbe(o: ProbeObservation): ProbeAttempt {
   } else if (o.bytesReceived > 0) {
     outcome = o.errorCode === 'ECONNRESET' ? 'reset' : o.timedOut ? 'read-timeout' : 'empty-reply';
   } else if (o.errorCode === 'ECONNRESET' || o.errorCode === 'EPIPE') {
+    // Also an EOF followed by an RST for the request: the server closed without reading it.
     outcome = 'reset';
   } else if (o.timedOut) {
     outcome = 'read-timeout';
@@ -43,6 +44,9 @@ export function classifyProbe(o: ProbeObservation): ProbeAttempt {
   return attempt;
 }
 
+/** Tie-break between equally common failures: the one that says most about the cause first. */
+const SPECIFICITY: readonly SymptomKind[] = ['reset', 'refused', 'connect-timeout', 'read-timeout', 'empty-reply', 'http-error'];
+
 /** The symptom of a set of attempts: the commonest failure, or `ok` when all succeeded. */
 export function dominantSymptom(attempts: readonly ProbeAttempt[]): { symptom: SymptomKind; counts: Partial<Record<SymptomKind, number>> } {
   const counts: Partial<Record<SymptomKind, number>> = {};
@@ -50,7 +54,7 @@ export function dominantSymptom(attempts: readonly ProbeAttempt[]): { symptom: S
   let symptom: SymptomKind = 'ok';
   let best = 0;
   for (const [kind, n] of Object.entries(counts) as [SymptomKind, number][]) {
-    if (kind !== 'ok' && n > best) {
+    if (kind !== 'ok' && (n > best || (n === best && SPECIFICITY.indexOf(kind) < SPECIFICITY.indexOf(symptom)))) {
       symptom = kind;
       best = n;
     }
