@@ -25,8 +25,9 @@ const REQUIRED = {
   '/usr/bin/pkill': 'procps',
   '/usr/bin/curl': 'curl',
   '/usr/bin/find': 'findutils',
+  '/usr/bin/prometheus': 'prometheus',
+  '/usr/bin/psql': 'postgresql-client',
   // Later issues:
-  // '/usr/bin/prometheus': 'prometheus',
   // '/usr/bin/prometheus-alertmanager': 'prometheus-alertmanager',
   // '/usr/bin/redis-server': 'redis-server',
 };

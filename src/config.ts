@@ -59,7 +59,9 @@ export const HostSchema = z
         hostKey: HostKeySchema,
       })
       .strict()
-      .refine((s) => s.keyPath !== undefined || s.agent, { message: 'set keyPath or agent: true' }),
+      .refine((s) => s.keyPath !== undefined || s.agent, { message: 'set keyPath or agent: true' })
+      .optional()
+      .describe('how to reach the host; without it the host can only be investigated with --local on it'),
   })
   .strict();
 export type HostConfig = z.infer<typeof HostSchema>;
@@ -229,9 +231,9 @@ export function loadSettings(file: string | undefined, env: Env): Settings {
     if (!parsed.ok) throw new ConfigError(file, parsed.problems);
     config = parsed.config;
     const base = dirname(resolve(file));
-    for (const host of Object.values(config.hosts)) {
-      if (host.ssh.keyPath) host.ssh.keyPath = resolve(base, expandHome(host.ssh.keyPath, env));
-      if (host.ssh.hostKey.knownHosts) host.ssh.hostKey.knownHosts = resolve(base, expandHome(host.ssh.hostKey.knownHosts, env));
+    for (const { ssh } of Object.values(config.hosts)) {
+      if (ssh?.keyPath) ssh.keyPath = resolve(base, expandHome(ssh.keyPath, env));
+      if (ssh?.hostKey.knownHosts) ssh.hostKey.knownHosts = resolve(base, expandHome(ssh.hostKey.knownHosts, env));
     }
   }
   if (env.TRIAGE_LOG_LEVEL) {

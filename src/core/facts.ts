@@ -127,8 +127,24 @@ export interface PoolStats {
   intervalMs?: number;
 }
 
+/** The pool over the last window, from a Prometheus server's history of the instance. */
+export interface PoolHistory {
+  source: string;
+  windowSec: number;
+  /** Scrapes of the pool's in-use series in the window. */
+  points: number;
+  maxInUse: number | null;
+  /** WaitCount increase over the window. */
+  waitCountIncrease: number | null;
+  /** Since when in-use has been at the max without a break (ISO), if it is at the max at the end. */
+  saturatedSince: string | null;
+  /** Age of the newest scrape: a process out of descriptors stops answering its /metrics. */
+  lastScrapeAgeSec: number | null;
+}
+
 export interface PoolFacts {
   stats: PoolStats | null;
+  history?: PoolHistory;
   /** Every source tried, with why it gave nothing. */
   tried: { source: string; result: string }[];
 }

@@ -72,6 +72,7 @@ export function resolveTarget(target: Target, settings: Settings, local: boolean
 function endpointFor(name: string, settings: Settings, seen: Set<string>): SshEndpoint {
   const host = settings.config.hosts[name];
   if (!host) throw new InputError(`host "${name}" is not in the inventory`, 'host_unknown');
+  if (!host.ssh) throw new InputError(`host "${name}" has no ssh settings: add hosts.${name}.ssh, or run triage on it with --local`, 'config_invalid');
   if (seen.has(name)) throw new InputError(`jump host loop through ${name}`, 'config_invalid');
   seen.add(name);
   const ep: SshEndpoint = {

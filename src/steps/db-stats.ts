@@ -1,8 +1,11 @@
 import { z } from 'zod';
-import type { Finding, PoolFacts, PoolStats } from '../core/facts.js';
+import type { Finding, PoolFacts, PoolHistory, PoolStats } from '../core/facts.js';
 import { defineStep } from '../engine/step.js';
 import { poolFromExpvar, poolFromLogLine, poolFromPgStatActivity, poolFromPrometheus } from './parse/pool.js';
 import { parsePrometheusText, type PromSample } from './parse/prometheus.js';
+
+/** How far back the Prometheus history is read. */
+export const HISTORY_WINDOW_SEC = 30 * 60;
 
 const Input = z.object({
   address: z.string().describe('address of the instance'),
@@ -39,24 +42,82 @@ export function poolFromFetched(f: Fetched, maxConnections?: number): { stats: P
   return { stats, result: stats ? 'pool statistics found' : 'no pool series in the answer' };
 }
 
-/** Pure: an instant-vector answer of the Prometheus HTTP API as samples. */
-export function promApiSamples(body: string): PromSample[] {
-  const Answer = z.object({
-    status: z.literal('success'),
-    data: z.object({ result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: z.tuple([z.number(), z.string()]) })) }),
-  });
+const PromMatrix = z.object({
+  status: z.literal('success'),
+  data: z.object({
+    resultType: z.literal('matrix'),
+    result: z.array(z.object({ metric: z.record(z.string(), z.string()), values: z.array(z.tuple([z.number(), z.string()])) })),
+  }),
+});
+type Series = { name: string; labels: Record<string, string>; values: [number, number][] };
+
+/** Pure: a range-vector answer (`selector[30m]`) of the Prometheus HTTP API as series. */
+export function promApiSeries(body: string): Series[] {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     return [];
   }
-  const parsed = Answer.safeParse(json);
+  const parsed = PromMatrix.safeParse(json);
   if (!parsed.success) return [];
-  return parsed.data.data.result.map(({ metric, value }) => {
+  return parsed.data.data.result.map(({ metric, values }) => {
     const { __name__: name = '', ...labels } = metric;
-    return { name, labels, value: Number(value[1]) };
+    return { name, labels, values: values.map(([t, v]) => [t, Number(v)] as [number, number]) };
   });
+}
+
+/** Pure: the newest value of each series, as samples. */
+export function promApiSamples(body: string): PromSample[] {
+  return promApiSeries(body).flatMap((s) => {
+    const last = s.values[s.values.length - 1];
+    return last ? [{ name: s.name, labels: s.labels, value: last[1] }] : [];
+  });
+}
+
+const IN_USE = ['go_sql_in_use_connections', 'hikaricp_connections_active', 'hikaricp_active_connections'];
+const MAX = ['go_sql_max_open_connections', 'hikaricp_connections_max', 'hikaricp_max_connections', 'pg_pool_max'];
+const WAITS = ['go_sql_wait_count_total'];
+
+/** Pure: what the pool did over the window, from a range-vector answer; `nowSec` is the bot's clock. */
+export function poolHistory(body: string, source: string, windowSec: number, nowSec: number): PoolHistory | null {
+  const series = promApiSeries(body);
+  const find = (names: string[]) => series.find((s) => names.includes(s.name));
+  const inUse = find(IN_USE);
+  if (!inUse || inUse.values.length === 0) return null;
+  const max = find(MAX);
+  const waits = find(WAITS);
+  const maxAt = (t: number) => {
+    if (!max) return null;
+    let v: number | null = null;
+    for (const [ts, val] of max.values) if (ts <= t) v = val;
+    return v ?? max.values[0]?.[1] ?? null;
+  };
+  let saturatedSince: number | null = null;
+  for (const [t, v] of inUse.values) {
+    const m = maxAt(t);
+    if (m !== null && m > 0 && v >= m) saturatedSince ??= t;
+    else saturatedSince = null;
+  }
+  const lastT = inUse.values[inUse.values.length - 1]?.[0] ?? nowSec;
+  const wv = waits?.values ?? [];
+  let increase: number | null = null;
+  if (wv.length > 1) {
+    increase = 0;
+    for (let i = 1; i < wv.length; i++) {
+      const d = (wv[i]?.[1] ?? 0) - (wv[i - 1]?.[1] ?? 0);
+      increase += d >= 0 ? d : (wv[i]?.[1] ?? 0); // a counter reset: the process restarted
+    }
+  }
+  return {
+    source,
+    windowSec,
+    points: inUse.values.length,
+    maxInUse: Math.max(...inUse.values.map(([, v]) => v)),
+    waitCountIncrease: increase,
+    saturatedSince: saturatedSince !== null ? new Date(saturatedSince * 1000).toISOString() : null,
+    lastScrapeAgeSec: Math.max(0, Math.round(nowSec - lastT)),
+  };
 }
 
 /** Pure: pool stats from periodic `dbstats {...}` log lines, newest last, with their time stamps. */
@@ -91,7 +152,9 @@ export const dbStatsStep = defineStep<Input, Raw>({
     if (i.metricsUrl) http.push({ source: i.metricsUrl, kind: 'prom-text' });
     if (i.expvarUrl) http.push({ source: i.expvarUrl, kind: 'expvar' });
     if (i.prometheusUrl) {
-      const sel = `{__name__=~"go_sql_.+|hikaricp_connections.*|pg_pool_.+",instance="${i.address}:${i.port}"}`;
+      // A range selector, not an instant query: a process out of descriptors fails its scrapes and
+      // its series go stale, but their last values and history are still in the window.
+      const sel = `{__name__=~"go_sql_.+|hikaricp_.+|pg_pool_.+",instance="${i.address}:${i.port}"}[${HISTORY_WINDOW_SEC}s]`;
       http.push({ source: `${i.prometheusUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(sel)}`, kind: 'prom-api' });
     }
     if (!i.metricsUrl && !i.expvarUrl) http.push({ source: `${base}/metrics`, kind: 'prom-text' }, { source: `${base}/debug/vars`, kind: 'expvar' });
@@ -108,7 +171,7 @@ export const dbStatsStep = defineStep<Input, Raw>({
     );
     if (i.postgres) {
       const res = await ctx.exec.run(
-        ['psql', '-X', '-A', '-t', '-d', i.postgres.dsn, '-c', "select coalesce(state, ''), count(*) from pg_stat_activity where backend_type = 'client backend' group by 1"],
+        ['psql', '-X', '-A', '-t', '-d', i.postgres.dsn, '-c', "select coalesce(state, ''), count(*) from pg_stat_activity where backend_type = 'client backend' and datname = current_database() and pid <> pg_backend_pid() group by 1"],
         { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs },
       ).catch((err: Error) => ({ exitCode: -1, stdout: '', stderr: err.message }));
       fetched.push(res.exitCode === 0 ? { source: 'pg_stat_activity', kind: 'pg', body: res.stdout } : { source: 'pg_stat_activity', kind: 'pg', error: res.stderr.trim().split('\n')[0] ?? 'psql failed' });
@@ -125,15 +188,15 @@ export const dbStatsStep = defineStep<Input, Raw>({
     const firstStats = samples.length > 1 ? statsOf(first?.raw) : [];
     const tried: PoolFacts['tried'] = (last?.raw.fetched ?? []).map((f) => ({ source: redactUrl(f.source), result: poolFromFetched(f, maxConn).result }));
 
-    // Preference: a source answered in both samples (a rate over our interval); else periodic
-    // pool lines in the logs (a rate over their own time stamps); else one answer without a rate.
+    // Preference: the first source (configured ones come first) that answered in both samples,
+    // with a rate over our interval where it counts waits; else periodic pool lines in the logs
+    // (a rate over their own time stamps); else a single answer without a rate.
     let stats: PoolStats | null = null;
     for (const now of lastStats) {
       const before = firstStats.find((b) => b.source === now.source);
-      if (before && first && last && before.waitCount !== null && now.waitCount !== null) {
-        stats = { ...now, waitCountDelta: now.waitCount - before.waitCount, intervalMs: last.at - first.at };
-        break;
-      }
+      if (!before || !first || !last) continue;
+      stats = before.waitCount !== null && now.waitCount !== null ? { ...now, waitCountDelta: now.waitCount - before.waitCount, intervalMs: last.at - first.at } : now;
+      break;
     }
     if (!stats) {
       const fromLogs = poolFromLogs(input.logLines);
@@ -147,6 +210,9 @@ export const dbStatsStep = defineStep<Input, Raw>({
       }
     }
     const pool: PoolFacts = { stats, tried };
+    const prom = last?.raw.fetched.find((f) => f.kind === 'prom-api' && f.body !== undefined);
+    const history = prom && last ? poolHistory(prom.body ?? '', redactUrl(prom.source.split('/api/')[0] ?? prom.source), HISTORY_WINDOW_SEC, last.at / 1000) : null;
+    if (history) pool.history = history;
     return { facts: { pool }, findings: poolFindings(pool) };
   },
 });
@@ -174,7 +240,24 @@ export function poolFindings(pool: PoolFacts): Finding[] {
     ...(s.waitDurationSec !== null ? [`WaitDuration ${Math.round(s.waitDurationSec)} s total`] : []),
   ];
   const rising = (s.waitCountDelta ?? 0) > 0 || (s.waiting ?? 0) > 0;
+  const h = pool.history;
+  const history: Finding[] = h
+    ? [
+        {
+          id: 'pool-history',
+          step: 'db-stats',
+          severity: h.saturatedSince ? 'warning' : 'info',
+          title: h.saturatedSince ? `DB pool at its max since ${h.saturatedSince}` : `DB pool over the last ${Math.round(h.windowSec / 60)} min`,
+          detail:
+            `max in use ${h.maxInUse ?? '?'} over ${h.points} scrapes` +
+            (h.waitCountIncrease !== null ? `, WaitCount +${h.waitCountIncrease}` : '') +
+            (h.lastScrapeAgeSec !== null && h.lastScrapeAgeSec > 60 ? `; no scrape for ${h.lastScrapeAgeSec} s (the process may not answer its /metrics)` : '') +
+            ` (from ${h.source})`,
+        },
+      ]
+    : [];
   return [
+    ...history,
     {
       id: saturated ? 'pool-saturated' : 'pool-stats',
       step: 'db-stats',
