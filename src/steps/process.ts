@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TriageError } from '../core/errors.js';
 import type { Finding, ProcessFacts } from '../core/facts.js';
 import { defineStep } from '../engine/step.js';
+import { redactSecrets } from './parse/logs.js';
 import { parseListenerPids, parsePsLine } from './parse/proc.js';
 
 const Input = z.object({ port: z.number().int().describe('service port') });
@@ -51,7 +52,7 @@ export const processStep = defineStep<Input, Raw>({
     const process: ProcessFacts = {
       pid: ps.pid,
       user: ps.user,
-      command: ps.args,
+      command: redactSecrets(ps.args),
       startedAt: new Date(at - ps.elapsedSec * 1000).toISOString(),
       uptimeSec: ps.elapsedSec,
       otherPids: pids.filter((p) => p !== ps.pid),
@@ -64,7 +65,7 @@ export const processStep = defineStep<Input, Raw>({
           step: 'process',
           severity: 'info',
           title: `PID ${ps.pid} (${ps.user}) listens on :${input.port}`,
-          detail: `${ps.args.slice(0, 200)}; up ${formatDuration(ps.elapsedSec)}`,
+          detail: `${redactSecrets(ps.args).slice(0, 200)}; up ${formatDuration(ps.elapsedSec)}`,
         },
       ],
     };

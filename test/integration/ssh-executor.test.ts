@@ -178,3 +178,34 @@ describe('SshExecutor against a real sshd', () => {
     expect(byId['probe-http']?.status).toBe('ok');
   });
 });
+
+describe('SshExecutor through a jump host', () => {
+  it('tunnels to the target through the bastion', async () => {
+    const target = await startSshd();
+    try {
+      const ex = new SshExecutor({
+        name: 'target',
+        address: '127.0.0.1',
+        port: target.port,
+        user: target.user,
+        keyPath: target.keyPath,
+        hostKey: { knownHosts: target.knownHostsPath },
+        jump: endpoint({ name: 'bastion' }),
+      });
+      try {
+        const slow = ex.run(['sleep', '0.5']);
+        await new Promise((r) => setTimeout(r, 250));
+        // The target's SSH client is the bastion's sshd, not this process.
+        const clients = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${target.port} )`], { encoding: 'utf8' });
+        expect(clients).toMatch(/"sshd/);
+        expect(clients).not.toContain(`pid=${process.pid},`);
+        expect((await slow).exitCode).toBe(0);
+        expect((await ex.run(['id', '-un'])).stdout.trim()).toBe(target.user);
+      } finally {
+        await ex.close();
+      }
+    } finally {
+      await target.stop();
+    }
+  });
+});

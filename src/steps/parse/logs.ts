@@ -141,6 +141,8 @@ const REDACTIONS: [RegExp, string | ((...a: string[]) => string)][] = [
     /((?:[\w-]{0,40})(?:password|passwd|pwd|secret|token|api[_-]?key)"?\s*[=:]\s*)("(?:[^"\\]|\\.){0,4096}"|'[^']{0,4096}'|[^\s&,;"']{1,4096})/gi,
     (_m: string, key: string, val: string) => (val.startsWith('"') ? `${key}"${R}"` : val.startsWith("'") ? `${key}'${R}'` : `${key}${R}`),
   ],
+  // Command-line flags with the value as the next word: --password hunter2, -token x
+  [/(\s--?[\w-]{0,40}(?:password|passwd|pwd|secret|token|api[_-]?key)\s+)(?!\[REDACTED\])(?!-)(\S{1,4096})/gi, `$1${R}`],
   // AWS access key ids
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, R],
   // Slack tokens

@@ -119,3 +119,13 @@ describe('redactSecrets', () => {
     expect(out).toContain('postgres://orders:[REDACTED]@db.internal');
   });
 });
+
+describe('redactSecrets on command lines', () => {
+  it('hides the word after a secret-named flag, and nothing else', () => {
+    const argv = 'node svc.js --database-url postgres://app:s3cret@db:5432/x --password hunter2 --api-key K9 -token t0k --verbose --port 2133';
+    const out = redactSecrets(argv);
+    for (const secret of ['s3cret', 'hunter2', 'K9', 't0k']) expect(out).not.toContain(secret);
+    expect(out).toContain('--verbose --port 2133');
+    expect(out).toContain('--password [REDACTED]');
+  });
+});
