@@ -43,10 +43,12 @@ export async function runDemo(opts: DemoOptions): Promise<Report> {
     const s = await lab.waitForFailure(60_000);
     opts.out(`demo: reproduced: ${s.fdsOpen}/${s.fdsLimit} descriptors, ${s.closeWait} CLOSE_WAIT, a fresh client got "connection reset by peer"`);
     opts.out(`demo: running: triage investigate connreset 127.0.0.1:${port} --local`);
+    // The write-up's probe: the service's health check, tried often enough to see the pattern.
+    const investigation = { ...opts.settings.config.investigation, probePath: '/xx/checkalive', probeAttempts: Math.max(10, opts.settings.config.investigation.probeAttempts) };
     return await investigate({
       runbook: connreset,
       target: { host: '127.0.0.1', port },
-      settings: opts.settings,
+      settings: { ...opts.settings, config: { ...opts.settings.config, investigation } },
       local: true,
       signal: opts.signal,
       ...(opts.onEvent ? { onEvent: (e: RunEvent) => opts.onEvent?.onEvent(e) } : {}),

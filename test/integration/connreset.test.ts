@@ -131,3 +131,31 @@ describe('connreset against the db-pool lab', () => {
     expect(res.stderr).toMatch(/^triage: lab-1: SSH login as triage-test refused/);
   });
 });
+
+describe('connreset when the SSH user may not see the process', () => {
+  it('reports the step that lacks permission with its reason and runs the others', async () => {
+    const { spawn } = await import('node:child_process');
+    const port = await freePort();
+    // A service owned by root: the unprivileged SSH user cannot see its PID through ss -p.
+    const child = spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const cfg = configPath.replace('.yaml', '-root.yaml');
+      const { readFileSync } = await import('node:fs');
+      writeFileSync(cfg, readFileSync(configPath, 'utf8').replace(`port: ${lab.port}`, `port: ${port}`));
+      const res = await cli(['investigate', 'connreset', `lab-1:${port}`, '--config', cfg, '--json', '--samples', '1']);
+      expect(res.code).toBe(0);
+      const r = JSON.parse(res.stdout) as Report;
+      const byId = Object.fromEntries(r.steps.map((s) => [s.id, s]));
+      expect(byId.process).toMatchObject({ status: 'failed' });
+      expect(byId.process?.error).toMatch(/not visible to this user/);
+      expect(byId.fds).toMatchObject({ status: 'skipped' });
+      expect(byId['probe-http']).toMatchObject({ status: 'ok' });
+      expect(byId['kernel-counters']).toMatchObject({ status: 'ok' });
+      expect(byId['tcp-states']).toMatchObject({ status: 'ok' });
+      expect(r.symptom.kind).toBe('ok');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
