@@ -4,6 +4,7 @@ import { resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError, TriageError } from './core/errors.js';
+import { ThresholdsSchema } from './runbooks/connreset-rules.js';
 
 /** Names of hosts and services: what may appear in a target and, later, in a command template. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -125,6 +126,10 @@ export const ConfigSchema = z
     prometheus: z.object({ url: z.string().url() }).strict().optional(),
     investigation: InvestigationSchema.default(InvestigationSchema.parse({})),
     ssh: SshTuningSchema.default(SshTuningSchema.parse({})),
+    diagnosis: z
+      .object({ thresholds: ThresholdsSchema.partial().default({}).describe('overrides of the rules\' named thresholds') })
+      .strict()
+      .default({ thresholds: {} }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).strict().default({ level: 'info' }),
   })
   .strict();

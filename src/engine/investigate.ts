@@ -146,6 +146,7 @@ export async function investigate(opts: InvestigateOptions): Promise<Report> {
   // Nothing could be measured on the host: that is "could not run", not a report.
   if (exec instanceof SshExecutor && exec.unreachable) throw exec.unreachable;
   const probe = result.facts.probe;
+  const diagnosis = runbook.diagnose(result.facts, result.steps, cfg.diagnosis.thresholds as Record<string, number>);
   return {
     runbook: runbook.id,
     target: {
@@ -163,8 +164,8 @@ export async function investigate(opts: InvestigateOptions): Promise<Report> {
     symptom: probe ? { kind: probe.symptom, counts: probe.counts, url: probe.url } : { kind: null, reason: result.steps.find((s) => s.id === 'probe-http')?.error ?? 'not probed' },
     facts: result.facts,
     findings: sortFindings(result.findings),
-    diagnosis: { rootCause: null, chain: [], hypotheses: [] },
-    recommendations: [],
+    diagnosis,
+    recommendations: runbook.recommend(diagnosis, result.facts),
     steps: result.steps,
     warnings,
   };

@@ -1,3 +1,4 @@
+import type { DiagnosisResult } from './diagnosis.js';
 import type { Facts, Finding, SymptomKind } from '../core/facts.js';
 import type { StepOutcome } from './run.js';
 
@@ -16,11 +17,8 @@ export const HYPOTHESIS_IDS = [
 ] as const;
 export type HypothesisId = (typeof HYPOTHESIS_IDS)[number];
 
-export interface Diagnosis {
-  rootCause: { id: HypothesisId; confidence: number; summary: string } | null;
-  chain: HypothesisId[];
-  hypotheses: { id: HypothesisId; status: 'supported' | 'refuted' | 'unknown'; evidence: string[] }[];
-}
+/** DESIGN.md's diagnosis (rootCause, chain, hypotheses) plus the chain's links, what was ruled out, and caveats. */
+export type Diagnosis = DiagnosisResult;
 
 /** The report object of DESIGN.md; field names are a contract (`--json`). */
 export interface Report {
@@ -34,7 +32,7 @@ export interface Report {
   facts: Facts;
   findings: Finding[];
   diagnosis: Diagnosis;
-  recommendations: string[];
+  recommendations: { kind: string; text: string }[];
   steps: StepOutcome[];
   warnings: string[];
 }

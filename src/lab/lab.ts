@@ -252,7 +252,9 @@ function spawnNode(
   const [bin, ...rest] = cmd as [string, ...string[]];
   const proc = spawn(bin, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   readline.createInterface({ input: proc.stdout! }).on('line', onStdoutLine);
-  readline.createInterface({ input: proc.stderr! }).on('line', (l) => say(`${label}: ${l}`));
+  readline.createInterface({ input: proc.stderr! }).on('line', (l) => {
+    if (l.trim() !== '') say(`${label}: ${l}`);
+  });
   return proc;
 }
 
@@ -452,8 +454,9 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     stopping ??= (async () => {
       const kids = [load, service];
       for (const c of kids) {
-        signal(c.pid, 'SIGTERM');
-        if (c.proc.pid !== undefined && c.proc.pid !== c.pid) signal(c.proc.pid, 'SIGTERM');
+        // signal the node process itself; a runuser wrapper exits when its child does
+        // (signalling the wrapper too makes it wait 2 s with "Session terminated, killing shell")
+        signal(c.pid > 0 ? c.pid : (c.proc.pid ?? -1), 'SIGTERM');
       }
       const clean = await Promise.all(kids.map((c) => waitExit(c.proc, 2000)));
       kids.forEach((c, i) => {

@@ -1,4 +1,7 @@
+import { diagnose } from '../engine/diagnosis.js';
 import { defineRunbook } from '../engine/runbook.js';
+import { recommend } from './connreset-advice.js';
+import { CONNRESET_RULES, ThresholdsSchema } from './connreset-rules.js';
 import { dbStatsStep } from '../steps/db-stats.js';
 import { fdsStep } from '../steps/fds.js';
 import { kernelCountersStep } from '../steps/kernel-counters.js';
@@ -25,4 +28,8 @@ export const connreset = defineRunbook({
       logLines: (facts.logs?.files ?? []).map((f) => ({ path: f.path, lines: f.tail })),
     };
   },
+  diagnose(facts, steps, overrides) {
+    return diagnose(CONNRESET_RULES, facts, steps, ThresholdsSchema.parse(overrides), { noFault: 'no-fault-found' });
+  },
+  recommend,
 });

@@ -88,7 +88,13 @@ function expectIncident(r: Report) {
   const ids = r.findings.map((f) => f.id);
   expect(ids).toEqual(expect.arrayContaining(['probe-reset', 'fds-near-limit', 'close-wait', 'pool-saturated']));
   for (const s of r.steps) expect(s, `${s.id}: ${s.error ?? ''}`).toMatchObject({ status: 'ok' });
-  expect(r.diagnosis).toEqual({ rootCause: null, chain: [], hypotheses: [] });
+  // The write-up's conclusion, reached from the measured facts, every link backed by one.
+  expect(r.diagnosis.rootCause?.id).toBe('db-pool-saturation');
+  expect(r.diagnosis.chain).toEqual(['db-pool-saturation', 'handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset']);
+  expect(r.diagnosis.links.every((l) => l.verified)).toBe(true);
+  expect(r.diagnosis.rootCause?.confidence).toBeGreaterThanOrEqual(0.8);
+  expect(r.diagnosis.ruledOut.map((x) => x.id)).toEqual(expect.arrayContaining(['fd-leak', 'listen-backlog-overflow', 'process-down']));
+  expect(r.recommendations.map((x) => x.kind)).toEqual(expect.arrayContaining(['stop-loss', 'fix', 'monitoring']));
 }
 
 describe('connreset against the db-pool lab', () => {

@@ -54,21 +54,69 @@ export function renderReport(r: Report, style: Style = PLAIN): string {
   lines.push('');
   lines.push(style.bold('Findings'));
   for (const f of r.findings) lines.push(...renderFinding(f, style));
-  if (r.diagnosis.rootCause) {
-    lines.push('', style.bold('Diagnosis'), `  root cause: ${r.diagnosis.rootCause.id} — ${r.diagnosis.rootCause.summary}`);
-    if (r.diagnosis.chain.length) lines.push(`  chain: ${r.diagnosis.chain.join(' → ')}`);
-  }
-  if (r.recommendations.length) {
-    lines.push('', style.bold('Recommendations'));
-    for (const rec of r.recommendations) lines.push(`  - ${rec}`);
-  }
   lines.push('', style.bold('Steps'));
   for (const s of r.steps) lines.push(`  ${renderStep(s, style)}`);
   if (r.warnings.length) {
     lines.push('', style.bold('Warnings'));
     for (const w of r.warnings) lines.push(`  ${style.yellow(w)}`);
   }
+  lines.push('', ...renderDiagnosis(r, style));
   return lines.join('\n');
+}
+
+/** The chain with each unverified link marked, e.g. `db-pool-saturation → handler-blocked ⇢? close-wait-pileup`. */
+export function renderChain(r: Report): string {
+  const d = r.diagnosis;
+  if (d.chain.length === 0) return '';
+  const parts = [String(d.chain[0])];
+  for (let i = 1; i < d.chain.length; i++) {
+    const link = d.links[i - 1];
+    parts.push(link && !link.verified ? ` → (unverified) ${d.chain[i]}` : ` → ${d.chain[i]}`);
+  }
+  return parts.join('');
+}
+
+/** Root cause, chain, what was ruled out, caveats, and recommendations. */
+export function renderDiagnosis(r: Report, style: Style = PLAIN): string[] {
+  const d = r.diagnosis;
+  const lines: string[] = [style.bold('Diagnosis')];
+  if (!d.rootCause) {
+    lines.push(`  ${style.yellow('no root cause found')}: ${d.caveats[d.caveats.length - 1] ?? ''}`);
+  } else {
+    const color = d.rootCause.id === 'no-fault-found' ? style.green : style.red;
+    lines.push(`  ${color(style.bold(d.rootCause.id))} (confidence ${Math.round(d.rootCause.confidence * 100)}%)`);
+    lines.push(...wrap(d.rootCause.summary, 96).map((l) => `  ${l}`));
+  }
+  if (d.chain.length) {
+    lines.push('', `  ${style.bold('Chain')}  ${renderChain(r)}`);
+    for (const l of d.links) lines.push(style.dim(`    ${l.verified ? '✔' : '?'} ${l.from} → ${l.to}: ${l.evidence}`));
+  }
+  if (d.ruledOut.length) {
+    lines.push('', `  ${style.bold('Ruled out')}`);
+    for (const x of d.ruledOut) lines.push(`    - ${x.id}: ${x.reason}`);
+  }
+  if (d.caveats.length) {
+    lines.push('', `  ${style.bold('Caveats')}`);
+    for (const c of d.caveats) lines.push(style.yellow(`    - ${c}`));
+  }
+  if (r.recommendations.length) {
+    lines.push('', style.bold('Recommendations'));
+    for (const rec of r.recommendations) lines.push(...wrap(`[${rec.kind}] ${rec.text}`, 96).map((l, i) => `  ${i === 0 ? '- ' : '  '}${l}`));
+  }
+  return lines;
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
 }
 
 /**

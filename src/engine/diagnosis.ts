@@ -1,0 +1,177 @@
+import type { Facts, SymptomKind } from '../core/facts.js';
+import type { HypothesisId } from './report.js';
+import type { StepOutcome } from './run.js';
+
+/** A rule's verdict on the facts of one investigation. Evidence lines carry the numbers. */
+export interface Verdict {
+  status: 'supported' | 'refuted' | 'unknown';
+  evidence: string[];
+  /** Facts the rule would need but did not get (a failed or skipped step). */
+  missing?: string[];
+}
+
+/** A link from a cause to an effect, checked against a measured fact. */
+export interface EdgeCheck {
+  verified: boolean;
+  evidence: string;
+}
+
+/**
+ * A hypothesis as a rule over typed facts: what supports it, what refutes it (`evaluate`), and
+ * what it can cause (`causes`, hypotheses or symptom kinds), each edge backed by `edge` when a fact
+ * shows the link.
+ */
+export interface HypothesisRule<T> {
+  id: HypothesisId;
+  /** Steps whose facts the rule reads; when they failed the verdict is weaker. */
+  reads: readonly string[];
+  causes: readonly (HypothesisId | SymptomKind)[];
+  evaluate(facts: Facts, t: T): Verdict;
+  edge?(to: HypothesisId | SymptomKind, facts: Facts, t: T): EdgeCheck;
+  /** A paragraph an engineer can paste into the incident channel, when this is the root cause. */
+  summary(facts: Facts, t: T): string;
+}
+
+export interface ChainLink {
+  from: HypothesisId;
+  to: HypothesisId | SymptomKind;
+  verified: boolean;
+  evidence: string;
+}
+
+export interface DiagnosisResult {
+  rootCause: { id: HypothesisId; confidence: number; summary: string } | null;
+  /** From the root cause to the observed symptom. */
+  chain: (HypothesisId | SymptomKind)[];
+  links: ChainLink[];
+  hypotheses: { id: HypothesisId; status: Verdict['status']; evidence: string[] }[];
+  /** Refuted alternatives, each with its reason. */
+  ruledOut: { id: HypothesisId; reason: string }[];
+  /** What would make the answer firmer: failed steps, unmeasured causes. */
+  caveats: string[];
+}
+
+const FAILING: ReadonlySet<string> = new Set(['refused', 'connect-timeout', 'reset', 'empty-reply', 'read-timeout', 'http-error']);
+
+/** Confidence lost per link of the chain that no measured fact backs. */
+export const UNVERIFIED_LINK_PENALTY = 0.15;
+/** Confidence lost per failed or skipped step that a supported or refuted rule reads. */
+export const MISSING_STEP_PENALTY = 0.1;
+
+/**
+ * Ranks hypotheses into a root cause and a chain to the symptom. Pure. The root is the supported
+ * hypothesis with no supported cause whose path through supported hypotheses to the observed
+ * symptom is longest; rule order breaks ties.
+ */
+export function diagnose<T>(
+  rules: readonly HypothesisRule<T>[],
+  facts: Facts,
+  steps: readonly StepOutcome[],
+  t: T,
+  fallback: { noFault: HypothesisId },
+): DiagnosisResult {
+  const symptom = facts.probe?.symptom;
+  const verdicts = new Map(rules.map((r) => [r.id, r.evaluate(facts, t)]));
+  const supported = new Set(rules.filter((r) => verdicts.get(r.id)?.status === 'supported').map((r) => r.id));
+  const byId = new Map(rules.map((r) => [r.id, r]));
+  const failedSteps = new Set(steps.filter((s) => s.status !== 'ok').map((s) => s.id));
+
+  const hypotheses = rules.map((r) => {
+    const v = verdicts.get(r.id) as Verdict;
+    return { id: r.id, status: v.status, evidence: [...v.evidence, ...(v.missing ?? []).map((m) => `not measured: ${m}`)] };
+  });
+  const ruledOut = rules
+    .filter((r) => verdicts.get(r.id)?.status === 'refuted' && r.id !== fallback.noFault)
+    .map((r) => ({ id: r.id, reason: verdicts.get(r.id)?.evidence[0] ?? 'refuted' }));
+
+  // Longest path from `id` through supported hypotheses to the symptom (or to a dead end).
+  const memo = new Map<HypothesisId, (HypothesisId | SymptomKind)[]>();
+  const pathFrom = (id: HypothesisId, seen: Set<HypothesisId>): (HypothesisId | SymptomKind)[] => {
+    const hit = memo.get(id);
+    if (hit) return hit;
+    const rule = byId.get(id);
+    let best: (HypothesisId | SymptomKind)[] = [id];
+    let reachesSymptom = false;
+    for (const next of rule?.causes ?? []) {
+      if (symptom !== undefined && next === symptom) {
+        if (!reachesSymptom || best.length < 2) best = [id, next];
+        reachesSymptom = true;
+        continue;
+      }
+      if (!supported.has(next as HypothesisId) || seen.has(next as HypothesisId)) continue;
+      const sub = pathFrom(next as HypothesisId, new Set([...seen, next as HypothesisId]));
+      const subReaches = symptom !== undefined && sub[sub.length - 1] === symptom;
+      if ((subReaches && !reachesSymptom) || (subReaches === reachesSymptom && sub.length + 1 > best.length)) {
+        best = [id, ...sub];
+        reachesSymptom = subReaches;
+      }
+    }
+    memo.set(id, best);
+    return best;
+  };
+
+  const caused = new Set<HypothesisId>();
+  for (const id of supported) for (const c of byId.get(id)?.causes ?? []) if (supported.has(c as HypothesisId)) caused.add(c as HypothesisId);
+  const roots = rules.filter((r) => supported.has(r.id) && r.id !== fallback.noFault && !caused.has(r.id));
+  let chain: (HypothesisId | SymptomKind)[] = [];
+  let root: HypothesisRule<T> | undefined;
+  for (const r of roots) {
+    const p = pathFrom(r.id, new Set([r.id]));
+    const score = (x: typeof p) => (symptom !== undefined && x[x.length - 1] === symptom ? 1000 : 0) + x.length;
+    if (!root || score(p) > score(chain)) {
+      root = r;
+      chain = p;
+    }
+  }
+
+  const caveats: string[] = [];
+  for (const s of steps) if (s.status !== 'ok') caveats.push(`${s.id} ${s.status}: ${s.error ?? 'no reason given'}`);
+
+  if (!root) {
+    if (symptom !== undefined && !FAILING.has(symptom) && supported.has(fallback.noFault)) {
+      const rule = byId.get(fallback.noFault);
+      const penalty = rules.filter((r) => r.reads.some((s) => failedSteps.has(s))).length > 0 ? 0.2 : 0;
+      return {
+        rootCause: rule ? { id: rule.id, confidence: round(0.9 - penalty), summary: rule.summary(facts, t) } : null,
+        chain: [],
+        links: [],
+        hypotheses,
+        ruledOut,
+        caveats,
+      };
+    }
+    return { rootCause: null, chain: [], links: [], hypotheses, ruledOut, caveats: [...caveats, 'no hypothesis explains the symptom with the facts measured'] };
+  }
+
+  const links: ChainLink[] = [];
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const from = chain[i] as HypothesisId;
+    const to = chain[i + 1] as HypothesisId | SymptomKind;
+    const check = byId.get(from)?.edge?.(to, facts, t) ?? { verified: false, evidence: 'no measured fact links them' };
+    links.push({ from, to, ...check });
+  }
+  const unverified = links.filter((l) => !l.verified).length;
+  const chainRules = chain.map((id) => byId.get(id as HypothesisId)).filter((r): r is HypothesisRule<T> => r !== undefined);
+  const missingSteps = new Set(chainRules.flatMap((r) => r.reads.filter((s) => failedSteps.has(s))));
+  // Alternatives that could not be ruled out because their facts are missing also weaken the answer.
+  const unknownAlternatives = rules.filter((r) => verdicts.get(r.id)?.status === 'unknown' && (verdicts.get(r.id)?.missing?.length ?? 0) > 0).length;
+  let confidence = 0.95 - UNVERIFIED_LINK_PENALTY * unverified - MISSING_STEP_PENALTY * missingSteps.size - 0.05 * unknownAlternatives;
+  if (symptom === undefined) confidence -= 0.1;
+  if (chain[chain.length - 1] !== symptom) {
+    confidence -= 0.2;
+    caveats.push(`the chain does not reach the observed symptom (${symptom ?? 'not probed'})`);
+  }
+  for (const l of links) if (!l.verified) caveats.push(`unverified link ${l.from} → ${l.to}: ${l.evidence}`);
+  return {
+    rootCause: { id: root.id, confidence: round(Math.max(0.1, Math.min(0.95, confidence))), summary: root.summary(facts, t) },
+    chain,
+    links,
+    hypotheses,
+    ruledOut,
+    caveats,
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
