@@ -149,7 +149,27 @@ export interface PoolFacts {
   tried: { source: string; result: string }[];
 }
 
+export type SignalId = 'pool-saturated' | 'pool-waits' | 'fds-climbing' | 'latency-up' | 'traffic-surge';
+
+export interface Onset {
+  signal: SignalId;
+  /** When it left its normal range and stayed out (ISO), or null if it did not. */
+  at: string | null;
+  /** What normal was and what it became, with numbers. */
+  detail: string;
+}
+
+/** Monitoring history of the instance: which signal left its normal range first, and when. */
+export interface HistoryFacts {
+  source: string;
+  windowSec: number;
+  onsets: Onset[];
+  /** The signal that left its normal range first, if any did. */
+  first: SignalId | null;
+}
+
 export interface Facts {
+  history?: HistoryFacts;
   probe?: ProbeFacts;
   process?: ProcessFacts;
   fds?: FdFacts;

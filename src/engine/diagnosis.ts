@@ -74,7 +74,7 @@ export function diagnose<T>(
   const verdicts = new Map(rules.map((r) => [r.id, r.evaluate(facts, t)]));
   const supported = new Set(rules.filter((r) => verdicts.get(r.id)?.status === 'supported').map((r) => r.id));
   const byId = new Map(rules.map((r) => [r.id, r]));
-  const failedSteps = new Set(steps.filter((s) => s.status !== 'ok').map((s) => s.id));
+  const failedSteps = new Set(steps.filter((s) => s.status === 'failed' || (s.status === 'skipped' && !/not configured/.test(s.error ?? ''))).map((s) => s.id));
 
   const hypotheses = rules.map((r) => {
     const v = verdicts.get(r.id) as Verdict;
@@ -125,7 +125,8 @@ export function diagnose<T>(
   }
 
   const caveats: string[] = [];
-  for (const s of steps) if (s.status !== 'ok') caveats.push(`${s.id} ${s.status}: ${s.error ?? 'no reason given'}`);
+  // A step skipped because nothing is configured for it (no Prometheus server) is no caveat.
+  for (const s of steps) if (s.status === 'failed' || (s.status === 'skipped' && !/not configured/.test(s.error ?? ''))) caveats.push(`${s.id} ${s.status}: ${s.error ?? 'no reason given'}`);
 
   if (!root) {
     if (symptom !== undefined && !FAILING.has(symptom) && supported.has(fallback.noFault)) {

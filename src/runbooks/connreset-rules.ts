@@ -66,22 +66,51 @@ const poolSaturated = (f: Facts) => {
   return { full, queued, s };
 };
 
+/** Onset times from the monitoring history, in ms since epoch. */
+function onsetMs(f: Facts, signal: string): number | null {
+  const at = f.history?.onsets.find((o) => o.signal === signal)?.at;
+  return at ? Date.parse(at) : null;
+}
+
+/** What the order of onset says about the pool as the root: evidence for, against, or nothing. */
+function poolOnsetOrder(f: Facts): { supports: string | null; refutes: string | null } {
+  const pool = onsetMs(f, 'pool-saturated') ?? onsetMs(f, 'pool-waits');
+  const fds = onsetMs(f, 'fds-climbing');
+  const poolSeries = f.history?.onsets.some((o) => o.signal === 'pool-saturated');
+  if (pool !== null && (fds === null || pool <= fds)) {
+    return { supports: `monitoring: the pool saturated at ${new Date(pool).toISOString()}${fds !== null ? `, ${Math.round((fds - pool) / 1000)} s before descriptors climbed` : ', descriptors still below the limit'}`, refutes: null };
+  }
+  if (fds !== null && poolSeries && (pool === null || pool > fds)) {
+    return { supports: null, refutes: `monitoring: descriptors climbed at ${new Date(fds).toISOString()} while the pool had room${pool !== null ? ` (it saturated ${Math.round((pool - fds) / 1000)} s later)` : ''}` };
+  }
+  return { supports: null, refutes: null };
+}
+
 const dbPool: Rule = {
   id: 'db-pool-saturation',
   reads: ['db-stats'],
   causes: ['handler-blocked'],
   evaluate(f) {
     const p = poolSaturated(f);
+    const order = poolOnsetOrder(f);
+    if (order.refutes) return { status: 'refuted', evidence: [order.refutes, ...(p ? [poolText(f) ?? ''] : [])] };
+    if (!p && order.supports) return { status: 'supported', evidence: [order.supports] };
     if (!p) return { status: 'unknown', evidence: [], missing: [`DB pool statistics (${f.pool?.tried.map((t) => `${t.source}: ${t.result}`).join('; ') || 'db-stats did not run'})`] };
     const text = poolText(f) ?? '';
     if (p.full && p.queued) {
       const hist = f.pool?.history?.saturatedSince ? [`at its max since ${f.pool.history.saturatedSince} (Prometheus)`] : [];
-      return { status: 'supported', evidence: [text, ...hist] };
+      return { status: 'supported', evidence: [text, ...hist, ...(order.supports ? [order.supports] : [])] };
     }
     if (p.full) return { status: 'unknown', evidence: [`${text}, but no request waited between samples`] };
     return { status: 'refuted', evidence: [`${text}: the pool has room`] };
   },
   edge(to, f, t) {
+    const order = poolOnsetOrder(f).supports;
+    const latencyAt = onsetMs(f, 'latency-up');
+    const poolAt = onsetMs(f, 'pool-saturated') ?? onsetMs(f, 'pool-waits');
+    if (to === 'handler-blocked' && order && latencyAt !== null && poolAt !== null && poolAt <= latencyAt) {
+      return { verified: true, evidence: `${order}; request time rose at ${new Date(latencyAt).toISOString()}` };
+    }
     const waiting = f.pool?.stats?.waitCountDelta ?? f.pool?.stats?.waiting ?? 0;
     const lat = f.logs?.latency;
     if (to === 'handler-blocked' && waiting > 0 && ((lat?.lateP50Ms ?? 0) >= t.slowRequestMs || lat?.trend === 'rising')) {

@@ -4,6 +4,7 @@ import { recommend } from './connreset-advice.js';
 import { CONNRESET_RULES, ThresholdsSchema } from './connreset-rules.js';
 import { dbStatsStep } from '../steps/db-stats.js';
 import { fdsStep } from '../steps/fds.js';
+import { historyStep } from '../steps/history.js';
 import { kernelCountersStep } from '../steps/kernel-counters.js';
 import { logsStep } from '../steps/logs.js';
 import { probeHttpStep } from '../steps/probe-http.js';
@@ -19,7 +20,7 @@ export const connreset = defineRunbook({
   id: 'connreset',
   title: 'connection reset by peer',
   description: 'clients get `connection reset by peer` from some instances of a service',
-  steps: [probeHttpStep, processStep, fdsStep, tcpStatesStep, kernelCountersStep, logsStep, dbStatsStep],
+  steps: [probeHttpStep, processStep, fdsStep, tcpStatesStep, kernelCountersStep, logsStep, dbStatsStep, historyStep],
   buildInput(ctx, _step, facts) {
     return {
       ...ctx,
