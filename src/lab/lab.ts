@@ -67,7 +67,11 @@ export interface LabHandle {
   /** the settings actually used (scenario defaults overridden by options) */
   settings: LabSettings;
   status(): Promise<LabStatus>;
-  /** resolves when fds >= limit - 2, CLOSE_WAIT > 0 and a fresh probe gets ECONNRESET */
+  /**
+   * resolves when fds >= limit - 2, CLOSE_WAIT > 0 and a fresh probe gets ECONNRESET (status.probe
+   * 'reset'), or, when 10 probes in a row saw no reset, at least 5 of them got EOF and none an answer
+   * (status.probe 'eof': the same accept-and-close, the FIN won the race with the request bytes)
+   */
   waitForFailure(timeoutMs: number): Promise<LabStatus>;
   /** resolves when the service answers GET /metrics */
   waitReady(timeoutMs: number): Promise<void>;
@@ -419,14 +423,23 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
       const s = await status();
       last = s;
       if (s.fdsOpen !== null && s.fdsLimit !== null && s.fdsOpen >= s.fdsLimit - 2 && s.closeWait > 0) {
-        // On loopback the accept-and-close can beat the request bytes (the client then sees EOF, curl 52),
-        // and now and then the probe lands on a just-freed descriptor and queues; so probe a few times.
-        for (let i = 0; i < 5 && Date.now() < deadline; i++) {
+        // libuv's EMFILE trick accepts and closes the connection at once. If the request bytes are
+        // already in the socket the close sends RST (ECONNRESET, curl 56); on loopback the close usually
+        // beats them and the client sees FIN then EOF (curl 52). Now and then a probe lands on a
+        // just-freed descriptor and queues (timeout). So probe several times: a reset settles it; a
+        // round of nothing but resets/EOFs (accepted and closed, never answered) is also the failure.
+        const round: ProbeOutcome[] = [];
+        for (let i = 0; i < 10 && Date.now() < deadline; i++) {
           lastProbe = await probe(host, port, 1500);
+          round.push(lastProbe);
           if (lastProbe === 'reset') {
             const again = await status();
             return { ...again, probe: 'reset' };
           }
+        }
+        if (round.length >= 10 && round.filter((o) => o === 'eof').length >= 5 && !round.some((o) => o === 'ok' || o === 'http-error')) {
+          const again = await status();
+          return { ...again, probe: 'eof' };
         }
       }
       await sleep(500);

@@ -54,9 +54,12 @@ export async function runLabCommand(opts: LabOptions & { out: (line: string) => 
           if (signal.aborted) return;
           out(
             `failure reproduced after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${s.fdsOpen}/${s.fdsLimit} descriptors in use, ` +
-              `${s.closeWait} sockets in CLOSE_WAIT, a fresh connection was reset by peer`,
+              `${s.closeWait} sockets in CLOSE_WAIT, ` +
+              (s.probe === 'reset'
+                ? 'a fresh connection was reset by peer'
+                : 'fresh connections are accepted and closed unanswered (EOF; the close beat the request bytes, so no RST this time)'),
           );
-          out(`  try: curl -v http://${lab.host}:${lab.port}/xx/checkalive   (expect "Connection reset by peer", exit 56)`);
+          out(`  try: curl -v http://${lab.host}:${lab.port}/xx/checkalive   (expect "Connection reset by peer", exit 56, or on loopback often "Empty reply from server", exit 52)`);
           out(`  and: ls /proc/${lab.pid}/fd | wc -l; ss -tan state close-wait '( sport = :${lab.port} )'; tail ${lab.logDir}/app.log`);
           out('  Ctrl-C stops the lab');
         },
