@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { SymptomKind } from '../core/facts.js';
+import { NodeNet } from '../integrations/net/node-net.js';
 import { getScenario, type ScenarioId } from './scenarios.js';
 
 export type { ScenarioId } from './scenarios.js';
@@ -137,39 +139,24 @@ export async function countCloseWait(port: number): Promise<number> {
   return out.split('\n').filter((l) => l.trim() !== '').length;
 }
 
+const NET = new NodeNet();
+const OUTCOME: Record<SymptomKind, ProbeOutcome> = {
+  ok: 'ok',
+  'http-error': 'http-error',
+  reset: 'reset',
+  'empty-reply': 'eof',
+  'read-timeout': 'timeout',
+  'connect-timeout': 'timeout',
+  refused: 'refused',
+};
+
 /**
- * A fresh raw client: connect, write `GET <path>`, and report what came back.
- * `reset` is the incident's symptom (curl exit 56).
+ * A fresh client, as the runbook's probe sees it (NodeNet.probe): `reset` is the incident's
+ * symptom, including an EOF followed by an RST for the unread request.
  */
-export function probe(host: string, port: number, timeoutMs = 2000, reqPath = '/xx/checkalive'): Promise<ProbeOutcome> {
-  return new Promise((resolve) => {
-    let data = '';
-    let done = false;
-    const sock = net.connect({ host, port });
-    const finish = (o: ProbeOutcome) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(o);
-    };
-    const timer = setTimeout(() => {
-      finish('timeout');
-      sock.end(); // hang up like a timed-out client
-      setTimeout(() => sock.destroy(), 200);
-    }, timeoutMs);
-    sock.on('connect', () => sock.write(`GET ${reqPath} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n`));
-    sock.on('data', (d: Buffer) => {
-      data += d.toString('latin1');
-    });
-    sock.on('end', () => {
-      finish(data === '' ? 'eof' : /^HTTP\/1\.[01] 200 /.test(data) ? 'ok' : 'http-error');
-      sock.destroy();
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      finish(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'reset' : err.code === 'ECONNREFUSED' ? 'refused' : 'other');
-      sock.destroy();
-    });
-  });
+export async function probe(host: string, port: number, timeoutMs = 2000, reqPath = '/xx/checkalive'): Promise<ProbeOutcome> {
+  const a = await NET.probe(host, port, reqPath, timeoutMs);
+  return a.outcome === 'ok' && a.httpStatus !== 200 ? 'http-error' : OUTCOME[a.outcome];
 }
 
 /** GET a path over a raw connection and return status + body (null on any failure). */
