@@ -7,6 +7,7 @@ import { investigate } from './engine/investigate.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
 import { runDemo } from './lab/demo.js';
+import { renderEvalTable, runEval } from './lab/eval.js';
 import { runLabCommand } from './lab/run-lab.js';
 import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
@@ -136,6 +137,22 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         onEvent: new ProgressView(io.err, io.isTTY, style),
       });
       io.out(o.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report, style)}\n`);
+    });
+
+  program
+    .command('eval')
+    .description('run every lab scenario on a fresh lab, investigate it, and print what was diagnosed against what was expected')
+    .addOption(new Option('--scenario <id...>', 'only these scenarios').choices(SCENARIO_IDS))
+    .option('--json', 'print the rows as JSON', false)
+    .action(async (o: { scenario?: string[]; json: boolean }) => {
+      const rows = await runEval({
+        scenarios: (o.scenario ?? SCENARIO_IDS).filter(isScenarioId),
+        settings: settingsFor(undefined),
+        signal,
+        out: (line) => io.err(`${line}\n`),
+      });
+      io.out(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderEvalTable(rows)}\n`);
+      if (rows.some((r) => !r.pass)) throw new TriageError('command_failed', `${rows.filter((r) => !r.pass).length} of ${rows.length} scenarios were not diagnosed as expected`);
     });
 
   return program;

@@ -30,7 +30,12 @@ export interface HypothesisRule<T> {
   edge?(to: HypothesisId | SymptomKind, facts: Facts, t: T): EdgeCheck;
   /** A paragraph an engineer can paste into the incident channel, when this is the root cause. */
   summary(facts: Facts, t: T): string;
+  /** As a root cause this names an effect whose own cause is not measured: cap the confidence and say so. */
+  incomplete?: string;
 }
+
+/** Highest confidence for a root cause that is itself an effect of something unmeasured. */
+export const INCOMPLETE_ROOT_CONFIDENCE = 0.6;
 
 export interface ChainLink {
   from: HypothesisId;
@@ -154,8 +159,16 @@ export function diagnose<T>(
   const unverified = links.filter((l) => !l.verified).length;
   const chainRules = chain.map((id) => byId.get(id as HypothesisId)).filter((r): r is HypothesisRule<T> => r !== undefined);
   const missingSteps = new Set(chainRules.flatMap((r) => r.reads.filter((s) => failedSteps.has(s))));
-  // Alternatives that could not be ruled out because their facts are missing also weaken the answer.
-  const unknownAlternatives = rules.filter((r) => verdicts.get(r.id)?.status === 'unknown' && (verdicts.get(r.id)?.missing?.length ?? 0) > 0).length;
+  // Alternatives that could explain the symptom but could not be ruled out, because their facts
+  // are missing, also weaken the answer.
+  const explains = (id: HypothesisId, seen = new Set<HypothesisId>()): boolean => {
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return (byId.get(id)?.causes ?? []).some((c) => c === symptom || (byId.has(c as HypothesisId) && explains(c as HypothesisId, seen)));
+  };
+  const unknownAlternatives = rules.filter(
+    (r) => r.id !== root?.id && verdicts.get(r.id)?.status === 'unknown' && (verdicts.get(r.id)?.missing?.length ?? 0) > 0 && explains(r.id),
+  ).length;
   let confidence = 0.95 - UNVERIFIED_LINK_PENALTY * unverified - MISSING_STEP_PENALTY * missingSteps.size - 0.05 * unknownAlternatives;
   if (symptom === undefined) confidence -= 0.1;
   if (chain[chain.length - 1] !== symptom) {
@@ -163,6 +176,10 @@ export function diagnose<T>(
     caveats.push(`the chain does not reach the observed symptom (${symptom ?? 'not probed'})`);
   }
   for (const l of links) if (!l.verified) caveats.push(`unverified link ${l.from} → ${l.to}: ${l.evidence}`);
+  if (root.incomplete) {
+    confidence = Math.min(confidence, INCOMPLETE_ROOT_CONFIDENCE);
+    caveats.push(root.incomplete);
+  }
   return {
     rootCause: { id: root.id, confidence: round(Math.max(0.1, Math.min(0.95, confidence))), summary: root.summary(facts, t) },
     chain,

@@ -15,7 +15,7 @@ export interface DemoOptions {
   onEvent?: { onEvent(e: RunEvent): void };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -150,6 +150,43 @@ const OUTCOME: Record<SymptomKind, ProbeOutcome> = {
   refused: 'refused',
 };
 
+/** The listening socket's accept queue and backlog (`ss -Hltn`: Recv-Q and Send-Q). */
+export async function listenerQueue(port: number): Promise<{ queue: number; backlog: number } | null> {
+  const out = await execFileText('ss', ['-Hltn', `( sport = :${port} )`]);
+  const f = out.trim().split(/\s+/);
+  if (f.length < 3) return null;
+  return { queue: Number(f[1]), backlog: Number(f[2]) };
+}
+
+/** A slow upstream HTTP service: answers every request after `delayMs`. */
+async function startUpstream(host: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => undefined);
+    sock.once('data', () => {
+      setTimeout(() => {
+        if (!sock.destroyed) sock.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n');
+      }, delayMs).unref();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: 0, backlog: 4096 }, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://${host}:${port}/quote`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /**
  * A fresh client, as the runbook's probe sees it (NodeNet.probe): `reset` is the incident's
  * symptom, including an EOF followed by an RST for the unread request.
@@ -300,6 +337,12 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     '--scenario', scenario.id,
   ];
   if (opts.databaseUrl !== undefined) svcArgs.push('--database-url', opts.databaseUrl);
+  // `slow-downstream`: the upstream the service calls, here in the lab's own process.
+  const upstream = scenario.service.behaviour === 'upstream' ? await startUpstream(host, scenario.service.upstreamDelayMs) : null;
+  if (upstream) {
+    svcArgs.push('--upstream-url', upstream.url);
+    say(`upstream on ${upstream.url} answers after ${scenario.service.upstreamDelayMs} ms`);
+  }
 
   let resolveListening: ((pid: number) => void) | undefined;
   const listening = new Promise<number>((r) => (resolveListening = r));
@@ -326,7 +369,12 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     });
   });
 
-  const started = await Promise.race([
+  if (scenario.service.behaviour === 'crash') {
+    // `down`: the service is meant to die before it listens; its exit is the scenario.
+    const info = await Promise.race([serviceExit, sleep(15000).then(() => 'still running after 15 s')]);
+    say(`service exited at start-up (${info}); see ${path.join(logDir, 'error.log')}`);
+  }
+  const started = scenario.service.behaviour === 'crash' ? { pid: svcProc.pid ?? -1 } : await Promise.race([
     listening.then((pid) => ({ pid })),
     serviceExit.then((info) => ({ exited: info })),
     sleep(15000).then(() => ({ timeout: true as const })),
@@ -337,15 +385,17 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     throw new Error(`lab service ${why}; see ${path.join(logDir, 'error.log')} and the lines above`);
   }
   service.pid = started.pid;
-  say(`service pid ${service.pid} listening on ${host}:${port}, log dir ${logDir}`);
-  serviceExit.then((info) => say(`service exited (${info})`), () => undefined);
+  if (scenario.service.behaviour !== 'crash') {
+    say(`service pid ${service.pid} listening on ${host}:${port}, log dir ${logDir}`);
+    serviceExit.then((info) => say(`service exited (${info})`), () => undefined);
+  }
 
   // ---- load
   let lastLoad: Record<string, number> = {};
   const loadProc = spawnNode(
-    'loadgen',
+    settings.rps > 0 ? 'loadgen' : 'loadgen (idle)',
     loadgenJs,
-    ['--host', host, '--port', String(port), '--rps', String(settings.rps), '--timeout-ms', String(settings.clientTimeoutMs)],
+    ['--host', host, '--port', String(port), '--rps', String(Math.max(settings.rps, 0)), '--timeout-ms', String(settings.clientTimeoutMs)],
     { runAs: opts.runAs },
     say,
     (line) => {
@@ -405,23 +455,39 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     const deadline = Date.now() + timeoutMs;
     let last: LabStatus | undefined;
     let lastProbe: ProbeOutcome | undefined;
+    const sign = scenario.failure;
     while (Date.now() < deadline) {
+      if (sign === 'refused') {
+        lastProbe = await probe(host, port, 1500);
+        if (lastProbe === 'refused') return { ...(await status()), probe: 'refused' };
+        await sleep(200);
+        continue;
+      }
       if (service.exited) throw new Error(`lab service exited (${service.exitInfo}) before the failure was reproduced`);
       const s = await status();
       last = s;
-      if (s.fdsOpen !== null && s.fdsLimit !== null && s.fdsOpen >= s.fdsLimit - 2 && s.closeWait > 0) {
-        // libuv's EMFILE trick accepts and closes the connection at once. If the request bytes are
-        // already in the socket the close sends RST (ECONNRESET, curl 56); on loopback the close usually
-        // beats them and the client sees FIN then EOF (curl 52). Now and then a probe lands on a
-        // just-freed descriptor and queues (timeout). So probe several times: a reset settles it; a
-        // round of nothing but resets/EOFs (accepted and closed, never answered) is also the failure.
+      if (sign === 'accept-queue-full') {
+        const q = await listenerQueue(port).catch(() => null);
+        if (q && q.queue >= q.backlog) {
+          lastProbe = await probe(host, port, 2500);
+          if (lastProbe === 'timeout') return { ...(await status()), probe: 'timeout' };
+        }
+        await sleep(300);
+        continue;
+      }
+      const needCloseWait = scenario.service.behaviour !== 'fd-leak';
+      if (s.fdsOpen !== null && s.fdsLimit !== null && s.fdsOpen >= s.fdsLimit - 2 && (!needCloseWait || s.closeWait > 0)) {
+        // libuv's EMFILE trick accepts and closes pending connections: a fresh client is reset
+        // (or, when the FIN beats its request, sees EOF and then an RST: still `reset` to the
+        // probe). Now and then a probe lands on a just-freed descriptor and queues (timeout).
         const round: ProbeOutcome[] = [];
         for (let i = 0; i < 10 && Date.now() < deadline; i++) {
           lastProbe = await probe(host, port, 1500);
           round.push(lastProbe);
-          if (lastProbe === 'reset') {
+          // With a leak the last descriptor cycles: a request is accepted, fails to open its file: 500.
+          if (lastProbe === 'reset' || (lastProbe === 'http-error' && !needCloseWait)) {
             const again = await status();
-            return { ...again, probe: 'reset' };
+            return { ...again, probe: lastProbe };
           }
         }
         if (round.length >= 10 && round.filter((o) => o === 'eof').length >= 5 && !round.some((o) => o === 'ok' || o === 'http-error')) {
@@ -431,11 +497,13 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
       }
       await sleep(500);
     }
-    const tail = last ? `${describe({ ...last, probe: lastProbe })}, load ${JSON.stringify(last.load)}` : 'no status';
-    throw new Error(
-      `${scenario.id}: failure not reproduced within ${Math.round(timeoutMs / 1000)} s ` +
-        `(want fds >= limit-2, CLOSE_WAIT > 0 and a fresh connection reset): ${tail}`,
-    );
+    const tail = last ? `${describe({ ...last, probe: lastProbe })}, load ${JSON.stringify(last.load)}` : `last probe: ${lastProbe ?? 'none'}`;
+    const want: Record<string, string> = {
+      'fd-exhaustion': 'fds >= limit-2 and a fresh connection reset',
+      'accept-queue-full': 'the accept queue full and a fresh connection timing out',
+      refused: 'connections refused',
+    };
+    throw new Error(`${scenario.id}: failure not reproduced within ${Math.round(timeoutMs / 1000)} s (want ${want[sign ?? ''] ?? 'a failure'}): ${tail}`);
   };
 
   const waitReady = async (timeoutMs: number): Promise<void> => {
@@ -467,6 +535,7 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
       });
       await Promise.all(kids.map((c) => waitExit(c.proc, 2000)));
       process.removeListener('exit', killOnExit);
+      await upstream?.close();
       say(`lab stopped (service pid ${service.pid}); logs kept in ${logDir}`);
     })();
     return stopping;

@@ -1,19 +1,43 @@
 /**
- * Lab scenarios: each one is a way to break (or not break) the lab service.
- * The service reads its defaults from here when started with `--scenario ID`; the lab API
- * (lab.ts) fills every option it does not get from the caller from here too.
- * More scenarios (fd-leak, backlog, down, slow-downstream) plug in by adding an entry.
+ * Lab scenarios: each one is a way to break (or not break) the lab service, and what the bot
+ * should conclude about it. The service reads its behaviour from here when started with
+ * `--scenario ID`; the lab API (lab.ts) fills every option it does not get from the caller from
+ * here too; `triage eval` and the scenario tests check the diagnosis against `expected`.
  */
+import type { SymptomKind } from '../core/facts.js';
 
-export type ScenarioId = 'db-pool' | 'healthy';
+export type ScenarioId = 'db-pool' | 'fd-leak' | 'backlog' | 'down' | 'slow-downstream' | 'healthy';
+
+/** What a request handler does. */
+export type Behaviour =
+  /** one query through the DB pool, which has no acquisition time-out (Go's default) */
+  | 'db'
+  /** opens a file for every request and never closes it, then a fast query */
+  | 'fd-leak'
+  /** blocks the event loop for `busyMs` per request: the process accepts slower than clients come */
+  | 'busy'
+  /** exits at start-up with a fatal error, before it listens */
+  | 'crash'
+  /** calls an upstream HTTP service with no time-out; the upstream is slow */
+  | 'upstream';
+
+/** How the lab knows the failure is reproduced. */
+export type FailureSign = 'fd-exhaustion' | 'accept-queue-full' | 'refused' | null;
 
 export interface ServiceDefaults {
+  behaviour: Behaviour;
   /** maximum open DB connections (Go: db.SetMaxOpenConns) */
   poolMax: number;
   /** how long one "query" holds a pool connection, in ms */
   queryMs: number;
   /** RLIMIT_NOFILE (soft = hard) the service runs with */
   nofile: number;
+  /** listen(2) backlog */
+  backlog: number;
+  /** `busy`: event-loop time per request, ms */
+  busyMs: number;
+  /** `upstream`: how long the upstream takes to answer, ms */
+  upstreamDelayMs: number;
 }
 
 export interface LoadDefaults {
@@ -28,9 +52,14 @@ export interface Scenario {
   description: string;
   /** true when the scenario is meant to reproduce a failure (waitForFailure applies) */
   breaks: boolean;
+  failure: FailureSign;
   service: ServiceDefaults;
   load: LoadDefaults;
+  /** What the bot must conclude. */
+  expected: { symptom: SymptomKind; rootCause: string; chain: string[] };
 }
+
+const BASE: ServiceDefaults = { behaviour: 'db', poolMax: 20, queryMs: 5, nofile: 1024, backlog: 511, busyMs: 0, upstreamDelayMs: 0 };
 
 export const SCENARIOS: Record<ScenarioId, Scenario> = {
   'db-pool': {
@@ -39,17 +68,61 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
       'DB pool too small for the traffic: handlers queue for a connection, clients time out and hang up, ' +
       'sockets pile up in CLOSE_WAIT until descriptors run out, then new connections are reset',
     breaks: true,
+    failure: 'fd-exhaustion',
     // 2 connections x 5 queries/s = 10 req/s of capacity against 40 req/s of load:
     // the queue grows by ~30/s, so 128 descriptors are gone in ~4 s.
-    service: { poolMax: 2, queryMs: 200, nofile: 128 },
+    service: { ...BASE, poolMax: 2, queryMs: 200, nofile: 128 },
     load: { rps: 40, clientTimeoutMs: 1000 },
+    expected: { symptom: 'reset', rootCause: 'db-pool-saturation', chain: ['db-pool-saturation', 'handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset'] },
+  },
+  'fd-leak': {
+    id: 'fd-leak',
+    description:
+      'every request opens a template file and never closes it: descriptors climb to the limit, ' +
+      'then requests fail with "too many open files" (HTTP 500) or are reset',
+    breaks: true,
+    failure: 'fd-exhaustion',
+    service: { ...BASE, behaviour: 'fd-leak', nofile: 128 },
+    load: { rps: 20, clientTimeoutMs: 1000 },
+    expected: { symptom: 'http-error', rootCause: 'fd-leak', chain: ['fd-leak', 'fd-exhaustion', 'http-error'] },
+  },
+  backlog: {
+    id: 'backlog',
+    description: 'the process accepts slower than clients arrive (100 ms of blocking work per request, backlog 8): the accept queue is full and SYNs are dropped',
+    breaks: true,
+    failure: 'accept-queue-full',
+    service: { ...BASE, behaviour: 'busy', backlog: 8, busyMs: 100 },
+    load: { rps: 40, clientTimeoutMs: 1000 },
+    expected: { symptom: 'connect-timeout', rootCause: 'listen-backlog-overflow', chain: ['listen-backlog-overflow', 'connect-timeout'] },
+  },
+  down: {
+    id: 'down',
+    description: 'the service exits at start-up with a fatal configuration error: nothing listens, connections are refused',
+    breaks: true,
+    failure: 'refused',
+    service: { ...BASE, behaviour: 'crash' },
+    load: { rps: 0, clientTimeoutMs: 1000 },
+    expected: { symptom: 'refused', rootCause: 'process-down', chain: ['process-down', 'refused'] },
+  },
+  'slow-downstream': {
+    id: 'slow-downstream',
+    description:
+      'handlers call an upstream HTTP service that takes 20 s, with no time-out; the DB pool is idle: ' +
+      'CLOSE_WAIT piles up, descriptors run out, new connections are reset',
+    breaks: true,
+    failure: 'fd-exhaustion',
+    service: { ...BASE, behaviour: 'upstream', nofile: 128, upstreamDelayMs: 20_000 },
+    load: { rps: 40, clientTimeoutMs: 1000 },
+    expected: { symptom: 'reset', rootCause: 'handler-blocked', chain: ['handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset'] },
   },
   healthy: {
     id: 'healthy',
     description: 'pool big enough, fast queries, light load: every request answers 200 quickly',
     breaks: false,
-    service: { poolMax: 20, queryMs: 5, nofile: 1024 },
+    failure: null,
+    service: { ...BASE },
     load: { rps: 5, clientTimeoutMs: 1000 },
+    expected: { symptom: 'ok', rootCause: 'no-fault-found', chain: [] },
   },
 };
 

@@ -17,7 +17,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { argNumber, argString, parseArgs } from './args.js';
 import { MemoryPool, PgPool, type DbPool, type DbStats } from './pool.js';
-import { getScenario, type Scenario } from './scenarios.js';
+import { getScenario, type Behaviour, type Scenario } from './scenarios.js';
+import { get as httpGetUpstream } from 'node:http';
 
 interface ServiceConfig {
   host: string;
@@ -26,7 +27,11 @@ interface ServiceConfig {
   poolMax: number;
   queryMs: number;
   databaseUrl?: string;
+  upstreamUrl?: string;
   scenario?: Scenario;
+  behaviour: Behaviour;
+  backlog: number;
+  busyMs: number;
 }
 
 function readConfig(argv: readonly string[]): ServiceConfig {
@@ -39,9 +44,14 @@ function readConfig(argv: readonly string[]): ServiceConfig {
     logDir: argString(args, 'log-dir'),
     poolMax: argNumber(args, 'pool-max', scenario?.service.poolMax),
     queryMs: argNumber(args, 'query-ms', scenario?.service.queryMs),
+    behaviour: scenario?.service.behaviour ?? 'db',
+    backlog: argNumber(args, 'backlog', scenario?.service.backlog ?? 511),
+    busyMs: argNumber(args, 'busy-ms', scenario?.service.busyMs ?? 0),
   };
   const url = args.get('database-url');
   if (url !== undefined) cfg.databaseUrl = url;
+  const upstream = args.get('upstream-url');
+  if (upstream !== undefined) cfg.upstreamUrl = upstream;
   if (scenario) cfg.scenario = scenario;
   return cfg;
 }
@@ -196,6 +206,18 @@ function parseHead(head: string): Request | null {
   return { method, target, version };
 }
 
+/** GET the upstream with no time-out, as the buggy service does; resolves when the answer is complete. */
+function callUpstream(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpGetUpstream(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
 async function main(): Promise<void> {
   const cfg = readConfig(process.argv.slice(2));
   const logs = new Logs(cfg.logDir);
@@ -214,6 +236,14 @@ async function main(): Promise<void> {
     logs.errorLine(msg + extra);
   };
 
+  if (cfg.behaviour === 'crash') {
+    // The scenario `down`: a fatal error at start-up, before listening; the logs keep the reason.
+    logs.appLine(`start pid=${process.pid} scenario=${cfg.scenario?.id ?? '-'}`);
+    logs.errorLine('fatal: config: upstream "payments" has no address (checkout.yaml line 12); exiting');
+    await logs.end();
+    process.exit(1);
+  }
+
   const pool: DbPool =
     cfg.databaseUrl !== undefined
       ? await PgPool.create(cfg.databaseUrl, cfg.poolMax, cfg.queryMs, (err) => logError('pg-pool', `db pool: ${err.message}`))
@@ -221,6 +251,9 @@ async function main(): Promise<void> {
 
   const http = new HttpMetrics();
   const sockets = new Set<net.Socket>();
+  const templatePath = path.join(cfg.logDir, 'template.html');
+  const leaked: number[] = [];
+  if (cfg.behaviour === 'fd-leak') fs.writeFileSync(templatePath, '<html>{{body}}</html>\n');
   readMaxFds((m) => logError('limits', m));
 
   const respond = (sock: net.Socket, code: number, contentType: string, body: string) => {
@@ -255,7 +288,29 @@ async function main(): Promise<void> {
       };
       return { code: 200, type: 'application/json; charset=utf-8', body: JSON.stringify(vars) + '\n' };
     }
-    // the business handler: one DB query through the pool
+    // the business handler, by scenario: a leaked file, blocking work, a slow upstream; then one DB query
+    if (cfg.behaviour === 'fd-leak') {
+      try {
+        leaked.push(fs.openSync(templatePath, 'r')); // the bug: opened for every request, never closed
+      } catch (err) {
+        logError('template', `open ${templatePath}: ${(err as Error).message}`);
+        return { code: 500, type: 'text/plain; charset=utf-8', body: 'template error\n' };
+      }
+    }
+    if (cfg.behaviour === 'busy') {
+      const until = performance.now() + cfg.busyMs;
+      while (performance.now() < until) {
+        // the bug: synchronous work on the event loop; nothing is accepted meanwhile
+      }
+    }
+    if (cfg.behaviour === 'upstream' && cfg.upstreamUrl) {
+      try {
+        await callUpstream(cfg.upstreamUrl); // the bug: no time-out on the upstream call
+      } catch (err) {
+        logError('upstream', `upstream ${cfg.upstreamUrl}: ${(err as Error).message}`);
+        return { code: 502, type: 'text/plain; charset=utf-8', body: 'upstream error\n' };
+      }
+    }
     try {
       const { waitedMs } = await pool.query();
       if (waitedMs > 1000) {
@@ -359,7 +414,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('uncaughtException', (err) => logError('uncaught', `uncaught: ${err.stack ?? err.message}`));
 
-  server.listen({ port: cfg.port, host: cfg.host, backlog: 511 }, () => {
+  server.listen({ port: cfg.port, host: cfg.host, backlog: cfg.backlog }, () => {
     listening = true;
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : cfg.port;

@@ -132,6 +132,7 @@ const dbPool: Rule = {
 
 const handlerBlocked: Rule = {
   id: 'handler-blocked',
+  incomplete: 'what blocks the handlers is not measured: the answer stops at the blocked handlers',
   reads: ['tcp-states', 'logs', 'probe-http'],
   causes: ['close-wait-pileup', 'read-timeout'],
   evaluate(f, t) {
@@ -193,7 +194,7 @@ const closeWait: Rule = {
 const fdExhaustion: Rule = {
   id: 'fd-exhaustion',
   reads: ['fds'],
-  causes: ['reset', 'read-timeout', 'connect-timeout', 'empty-reply'],
+  causes: ['reset', 'read-timeout', 'connect-timeout', 'empty-reply', 'http-error'],
   evaluate(f, t) {
     const d = f.fds;
     const emfile = f.logs?.signatures.emfile ?? 0;
@@ -207,6 +208,12 @@ const fdExhaustion: Rule = {
   edge(to, f) {
     const d = f.fds;
     const seen = f.probe?.counts[to as SymptomKind] ?? 0;
+    const emfile = f.logs?.signatures.emfile ?? 0;
+    if (to === 'http-error') {
+      return d && seen > 0 && emfile > 0
+        ? { verified: true, evidence: `${seen} probes got HTTP 5xx with ${d.open}/${d.softLimit} fds open and ${emfile} "too many open files" log lines` }
+        : { verified: false, evidence: 'no "too many open files" in the logs to tie the errors to descriptors' };
+    }
     if (d && seen > 0) {
       const how: Partial<Record<string, string>> = {
         reset: 'accept() fails with EMFILE; the runtime closes pending connections with unread requests: RST',
