@@ -87,18 +87,30 @@ services:
     expect(p).toEqual(['services.s.instances.0: host "b" is not in hosts', 'hosts.a.ssh.jumpHost: a host cannot be its own jump host']);
   });
 
-  it('ssh needs a key or the agent; names and addresses are checked', () => {
+  it('ssh needs a key or the agent; user, fingerprint and address are checked', () => {
     const p = problems(`
 hosts:
-  "bad name":
+  good:
     address: -oProxyCommand=x
     ssh: { user: Root, hostKey: { fingerprint: MD5:xx } }
 `);
-    expect(p.some((x) => /keyPath or agent: true/.test(x))).toBe(true);
-    expect(p.some((x) => /address: expected a hostname or IP address/.test(x))).toBe(true);
-    expect(p.some((x) => /user: expected a Unix user name/.test(x))).toBe(true);
-    expect(p.some((x) => /fingerprint: expected SHA256:<base64>/.test(x))).toBe(true);
-    expect(p.some((x) => /expected a name of letters/.test(x))).toBe(true);
+    expect(p).toEqual([
+      'hosts.good.address: expected a hostname or IP address',
+      'hosts.good.ssh.user: expected a Unix user name',
+      'hosts.good.ssh.hostKey.fingerprint: expected SHA256:<base64> as ssh-keygen -lf prints it',
+      'hosts.good.ssh: set keyPath or agent: true',
+    ]);
+  });
+
+  it('a bad host name is reported with the naming rule, not a generic message', () => {
+    const p = problems('hosts:\n  "bad name":\n    address: 10.0.0.1\n');
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^hosts\.bad name: .*expected a name of letters, digits/);
+  });
+
+  it('the fields of a badly named host are still checked (every problem is listed)', () => {
+    const p = problems('hosts:\n  "bad name":\n    address: "a;b"\n');
+    expect(p.some((x) => /address: expected a hostname or IP address/.test(x)), p.join('\n')).toBe(true);
   });
 
   it('invalid YAML → one clear problem', () => {
