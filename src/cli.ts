@@ -35,8 +35,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
   const program = new Command('triage')
     .description('Runs incident runbooks against a service instance and reports what it measured.')
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(s) })
-    .showHelpAfterError('(run with --help for usage)');
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(s) });
   const style = io.isTTY ? ANSI : PLAIN;
   const settingsFor = (file: string | undefined): Settings => loadSettings(file, io.env);
 

@@ -8,7 +8,8 @@ import { ThresholdsSchema } from './runbooks/connreset-rules.js';
 
 /** Names of hosts and services: what may appear in a target and, later, in a command template. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)');
+const NAME_RULE = 'expected a name of letters, digits, ".", "_" or "-" (at most 63)';
+const Name = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 /** A DNS name or an IP address: nothing a shell or ssh would read as an option or metacharacter. */
 const Address = z
@@ -121,8 +122,9 @@ export const SshTuningSchema = z
 
 export const ConfigSchema = z
   .object({
-    hosts: z.record(Name, HostSchema).default({}),
-    services: z.record(Name, ServiceSchema).default({}),
+    // Keys are checked in crossReferenceProblems, so a badly named entry's fields are still validated.
+    hosts: z.record(z.string(), HostSchema).default({}),
+    services: z.record(z.string(), ServiceSchema).default({}),
     prometheus: z.object({ url: z.string().url() }).strict().optional(),
     investigation: InvestigationSchema.default(InvestigationSchema.parse({})),
     ssh: SshTuningSchema.default(SshTuningSchema.parse({})),
@@ -180,6 +182,11 @@ function crossReferenceProblems(raw: unknown): string[] {
   const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const root = obj(raw);
   const hosts = obj(root.hosts);
+  for (const section of ['hosts', 'services'] as const) {
+    for (const key of Object.keys(obj(root[section]))) {
+      if (!NAME_PATTERN.test(key)) problems.push(`${section}.${key}: ${NAME_RULE}`);
+    }
+  }
   for (const [name, svc] of Object.entries(obj(root.services))) {
     const instances = obj(svc).instances;
     if (!Array.isArray(instances)) continue;

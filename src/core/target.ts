@@ -41,8 +41,8 @@ export function parseTarget(text: string): Target {
 
 /** Quotes control and non-ASCII characters so an error message cannot smuggle terminal escapes. */
 export function printable(text: string, max = 60): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`);
+  const escaped = (text.length > max ? text.slice(0, max) : text).replace(/[^\x20-\x7e]/g, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`);
+  return text.length > max ? `${escaped}…` : escaped;
 }
 
 export function formatTarget(t: Target): string {

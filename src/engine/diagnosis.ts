@@ -89,43 +89,49 @@ export function diagnose<T>(
     .filter((r) => verdicts.get(r.id)?.status === 'refuted' && r.id !== fallback.noFault)
     .map((r) => ({ id: r.id, reason: verdicts.get(r.id)?.evidence[0] ?? 'refuted' }));
 
-  // Longest path from `id` through supported hypotheses to the symptom (or to a dead end).
-  const memo = new Map<HypothesisId, (HypothesisId | SymptomKind)[]>();
-  const pathFrom = (id: HypothesisId, seen: Set<HypothesisId>): (HypothesisId | SymptomKind)[] => {
-    const hit = memo.get(id);
-    if (hit) return hit;
-    const rule = byId.get(id);
-    let best: (HypothesisId | SymptomKind)[] = [id];
-    let reachesSymptom = false;
-    for (const next of rule?.causes ?? []) {
+  // Paths run through supported hypotheses, and through unknown ones (facts missing) only on the
+  // way to a supported one or the symptom: such a hop is kept, and its links end up unverified.
+  const unknown = new Set(rules.filter((r) => verdicts.get(r.id)?.status === 'unknown').map((r) => r.id));
+  type Path = (HypothesisId | SymptomKind)[];
+  const paths = (id: HypothesisId, seen: ReadonlySet<HypothesisId>): Path[] => {
+    const out: Path[] = [];
+    const here = supported.has(id);
+    let continued = false;
+    for (const next of byId.get(id)?.causes ?? []) {
       if (symptom !== undefined && next === symptom) {
-        if (!reachesSymptom || best.length < 2) best = [id, next];
-        reachesSymptom = true;
+        out.push([id, next]);
+        continued = true;
         continue;
       }
-      if (!supported.has(next as HypothesisId) || seen.has(next as HypothesisId)) continue;
-      const sub = pathFrom(next as HypothesisId, new Set([...seen, next as HypothesisId]));
-      const subReaches = symptom !== undefined && sub[sub.length - 1] === symptom;
-      if ((subReaches && !reachesSymptom) || (subReaches === reachesSymptom && sub.length + 1 > best.length)) {
-        best = [id, ...sub];
-        reachesSymptom = subReaches;
+      const n = next as HypothesisId;
+      if (seen.has(n) || !(supported.has(n) || unknown.has(n)) || n === fallback.noFault) continue;
+      for (const sub of paths(n, new Set([...seen, n]))) {
+        out.push([id, ...sub]);
+        continued = true;
       }
     }
-    memo.set(id, best);
-    return best;
+    if (!continued && here) out.push([id]);
+    return out;
+  };
+  const score = (p: Path) => {
+    const reaches = symptom !== undefined && p[p.length - 1] === symptom;
+    const sup = p.filter((x) => supported.has(x as HypothesisId)).length;
+    const unk = p.filter((x) => unknown.has(x as HypothesisId)).length;
+    return (reaches ? 10_000 : 0) + sup * 100 - unk * 10;
   };
 
+  // A supported hypothesis reachable from another supported one is an effect, not a root.
   const caused = new Set<HypothesisId>();
-  for (const id of supported) for (const c of byId.get(id)?.causes ?? []) if (supported.has(c as HypothesisId)) caused.add(c as HypothesisId);
+  for (const id of supported) for (const p of paths(id, new Set([id]))) for (const x of p.slice(1)) if (supported.has(x as HypothesisId)) caused.add(x as HypothesisId);
   const roots = rules.filter((r) => supported.has(r.id) && r.id !== fallback.noFault && !caused.has(r.id));
-  let chain: (HypothesisId | SymptomKind)[] = [];
+  let chain: Path = [];
   let root: HypothesisRule<T> | undefined;
   for (const r of roots) {
-    const p = pathFrom(r.id, new Set([r.id]));
-    const score = (x: typeof p) => (symptom !== undefined && x[x.length - 1] === symptom ? 1000 : 0) + x.length;
-    if (!root || score(p) > score(chain)) {
-      root = r;
-      chain = p;
+    for (const p of paths(r.id, new Set([r.id]))) {
+      if (!root || score(p) > score(chain)) {
+        root = r;
+        chain = p;
+      }
     }
   }
 
@@ -169,7 +175,9 @@ export function diagnose<T>(
   const unknownAlternatives = rules.filter(
     (r) => r.id !== root?.id && verdicts.get(r.id)?.status === 'unknown' && (verdicts.get(r.id)?.missing?.length ?? 0) > 0 && explains(r.id),
   ).length;
-  let confidence = 0.95 - UNVERIFIED_LINK_PENALTY * unverified - MISSING_STEP_PENALTY * missingSteps.size - 0.05 * unknownAlternatives;
+  // Every other step that did not run means less was checked: a smaller, visible cost.
+  const otherMissing = [...failedSteps].filter((s) => !missingSteps.has(s)).length;
+  let confidence = 0.95 - UNVERIFIED_LINK_PENALTY * unverified - MISSING_STEP_PENALTY * missingSteps.size - 0.05 * unknownAlternatives - 0.05 * otherMissing;
   if (symptom === undefined) confidence -= 0.1;
   if (chain[chain.length - 1] !== symptom) {
     confidence -= 0.2;

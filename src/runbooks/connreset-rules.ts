@@ -89,7 +89,8 @@ function poolOnsetOrder(f: Facts): { supports: string | null; refutes: string | 
 const dbPool: Rule = {
   id: 'db-pool-saturation',
   reads: ['db-stats'],
-  causes: ['handler-blocked'],
+  // A pool with an acquisition time-out (HikariCP, node-postgres) fails requests instead of blocking.
+  causes: ['handler-blocked', 'http-error'],
   evaluate(f) {
     const p = poolSaturated(f);
     const order = poolOnsetOrder(f);
@@ -113,6 +114,13 @@ const dbPool: Rule = {
     }
     const waiting = f.pool?.stats?.waitCountDelta ?? f.pool?.stats?.waiting ?? 0;
     const lat = f.logs?.latency;
+    const timeouts = f.logs?.signatures.poolTimeout ?? 0;
+    if (to === 'http-error') {
+      const errors = f.probe?.counts['http-error'] ?? 0;
+      return errors > 0 && timeouts > 0
+        ? { verified: true, evidence: `${errors} probes got HTTP 5xx and the logs show ${timeouts} pool time-outs` }
+        : { verified: false, evidence: 'no pool time-out in the logs to tie the errors to the pool' };
+    }
     if (to === 'handler-blocked' && waiting > 0 && ((lat?.lateP50Ms ?? 0) >= t.slowRequestMs || lat?.trend === 'rising')) {
       return { verified: true, evidence: `requests queue for a connection (${waiting} waits) while request time grows to ${lat?.lateP50Ms} ms` };
     }

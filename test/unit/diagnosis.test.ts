@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Facts, PoolStats } from '../../src/core/facts.js';
+import type { StepOutcome } from '../../src/engine/run.js';
+import { connreset } from '../../src/runbooks/connreset.js';
+import { poolFromPrometheus } from '../../src/steps/parse/pool.js';
+import { parsePrometheusText } from '../../src/steps/parse/prometheus.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures', name), 'utf8');
+const STEP_IDS = connreset.steps.map((s) => s.id);
+const allOk = (over: Partial<Record<string, StepOutcome['status']>> = {}): StepOutcome[] =>
+  STEP_IDS.map((id) => ({ id, status: over[id] ?? 'ok', durationMs: 10, samples: 1, ...(over[id] && over[id] !== 'ok' ? { error: `${id} failed: permission denied` } : {}) }));
+
+/** The write-up's incident as the steps measure it (numbers as the lab produces them). */
+function writeUp(pool: PoolStats | null): Facts {
+  return {
+    probe: {
+      url: 'http://10.0.0.35:2133/xx/checkalive',
+      attempts: Array.from({ length: 5 }, () => ({ outcome: 'reset' as const, connectMs: 0.4, totalMs: 2, error: 'ECONNRESET' })),
+      counts: { reset: 5 },
+      symptom: 'reset',
+    },
+    process: { pid: 4242, user: 'svc', command: '/srv/checkout', startedAt: '2026-11-25T00:00:00Z', uptimeSec: 3600, otherPids: [] },
+    fds: { open: 127, countMethod: 'stat', softLimit: 128, hardLimit: 128, usedRatio: 127 / 128, byKind: { socket: 110, pipe: 8, anon_inode: 6, file: 3, other: 0 }, topFiles: [], host: { allocated: 2000, max: 9_000_000 }, growthPerSec: 0 },
+    tcp: { port: 2133, byState: { 'CLOSE-WAIT': 96, ESTAB: 10, LISTEN: 1 }, closeWait: { total: 96, ownedByPid: 96, notAccepted: 0 }, listener: { queue: 0, backlog: 511 }, closeWaitGrowthPerSec: 0 },
+    kernel: { listenOverflows: 0, listenDrops: 0, tcpAbortOnClose: 40, tcpAbortOnData: 25, outRsts: 900, estabResets: 120, conntrack: { count: 1200, max: 40000 }, delta: { listenOverflows: 0, listenDrops: 0, tcpAbortOnClose: 40, tcpAbortOnData: 25, outRsts: 80, estabResets: 120 }, intervalMs: 2000 },
+    logs: { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 900, lateP50Ms: 3200, trend: 'rising' } },
+    pool: { stats: pool, tried: [{ source: 'http://10.0.0.35:2133/metrics', result: pool ? 'pool statistics found' : 'ECONNRESET (the process may be out of descriptors)' }] },
+  };
+}
+
+const goPool = (): PoolStats => {
+  const stats = poolFromPrometheus(parsePrometheusText(fixture('prom-go-sql.txt')).samples, 'http://10.0.0.35:2133/metrics');
+  if (!stats) throw new Error('fixture has no go_sql pool');
+  return { ...stats, waitCountDelta: 312, intervalMs: 2000 };
+};
+
+const diagnose = (f: Facts, steps = allOk(), thresholds: Record<string, number> = {}) => connreset.diagnose(f, steps, thresholds);
+
+describe('connreset diagnosis over fact sets', () => {
+  it('reaches the write-up conclusion from a Go service\'s go_sql_* metrics, every link backed by a fact', () => {
+    const d = diagnose(writeUp(goPool()));
+    expect(d.rootCause?.id).toBe('db-pool-saturation');
+    expect(d.chain).toEqual(['db-pool-saturation', 'handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset']);
+    expect(d.links.map((l) => l.verified)).toEqual([true, true, true, true]);
+    expect(d.rootCause?.summary).toMatch(/pool in use 2\/2, WaitCount \+312 in 2\.0 s; 127\/128 fds open, 96 of them sockets in CLOSE_WAIT on :2133; fresh connections are reset after the request is sent/);
+    const ruledOut = Object.fromEntries(d.ruledOut.map((r) => [r.id, r.reason]));
+    expect(ruledOut['listen-backlog-overflow']).toMatch(/ListenOverflows unchanged over 2\.0 s/);
+    expect(ruledOut['conntrack-full']).toBe('conntrack at 3% of max');
+    expect(ruledOut['process-down']).toMatch(/PID 4242/);
+    expect(ruledOut['fd-leak']).toMatch(/sockets hold/);
+    expect(d.rootCause?.confidence).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('a Java service with a saturated HikariCP pool that times out: pool → HTTP 5xx', () => {
+    const stats = poolFromPrometheus(parsePrometheusText(fixture('prom-hikaricp-micrometer.txt')).samples, 'http://billing:8080/actuator/prometheus');
+    expect(stats).toMatchObject({ inUse: 10, maxOpen: 10, idle: 0, waiting: 37 });
+    const f = writeUp(stats);
+    f.probe = { url: 'http://billing:8080/', attempts: Array.from({ length: 5 }, () => ({ outcome: 'http-error' as const, httpStatus: 500, totalMs: 30_000 })), counts: { 'http-error': 5 }, symptom: 'http-error' };
+    f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 300, softLimit: 65536, usedRatio: 300 / 65536 };
+    f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, byState: { ESTAB: 40, LISTEN: 1 } };
+    f.logs = { files: [], signatures: { emfile: 0, poolTimeout: 142, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 40, lateP50Ms: 30_000, trend: 'rising' } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('db-pool-saturation');
+    expect(d.chain).toEqual(['db-pool-saturation', 'http-error']);
+    expect(d.links[0]?.verified).toBe(true);
+    expect(d.hypotheses.find((h) => h.id === 'fd-exhaustion')?.status).toBe('refuted');
+    expect(d.rootCause?.summary).toMatch(/pool in use 10\/10, 37 requests waiting/);
+  });
+
+  it('without pool statistics never claims the pool: handlers are blocked, the cause is not measured', () => {
+    const d = diagnose(writeUp(null));
+    expect(d.rootCause?.id).toBe('handler-blocked');
+    expect(d.chain).toEqual(['handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset']);
+    const pool = d.hypotheses.find((h) => h.id === 'db-pool-saturation');
+    expect(pool?.status).toBe('unknown');
+    expect(pool?.evidence.join()).toMatch(/not measured: DB pool statistics/);
+    expect(d.rootCause?.summary).toMatch(/What blocks them is not measured/);
+    expect(d.rootCause?.summary).toMatch(/Check the DB pool/);
+    expect(d.rootCause?.confidence).toBeLessThanOrEqual(0.6);
+    const recs = connreset.recommend(d, writeUp(null));
+    expect(recs.find((r) => r.kind === 'next-check')?.text).toMatch(/expose the DB pool statistics/);
+  });
+
+  it('a healthy service gets no-fault-found with the probe result, not an invented cause', () => {
+    const f = writeUp({ ...goPool(), inUse: 1, idle: 1, waitCountDelta: 0 });
+    f.probe = { url: 'http://10.0.0.35:2133/', attempts: Array.from({ length: 5 }, () => ({ outcome: 'ok' as const, httpStatus: 200, connectMs: 0.3, totalMs: 4 })), counts: { ok: 5 }, symptom: 'ok' };
+    f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 25, usedRatio: 25 / 128, byKind: { socket: 8, pipe: 8, anon_inode: 6, file: 3, other: 0 } };
+    f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 } };
+    f.logs = { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 6, lateP50Ms: 5, trend: 'flat' } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('no-fault-found');
+    expect(d.chain).toEqual([]);
+    expect(d.rootCause?.summary).toMatch(/5\/5 probes of http:\/\/10\.0\.0\.35:2133\/ answered \(median 4 ms\)/);
+  });
+
+  it('missing or failed steps lower the confidence instead of changing the answer silently', () => {
+    const full = diagnose(writeUp(goPool()));
+    const kernelFailed = diagnose(writeUp(goPool()), allOk({ 'kernel-counters': 'failed' }));
+    const f = writeUp(goPool());
+    delete f.kernel;
+    const noKernel = diagnose(f, allOk({ 'kernel-counters': 'failed' }));
+    expect(noKernel.rootCause?.id).toBe(full.rootCause?.id);
+    expect(noKernel.chain).toEqual(full.chain);
+    expect(noKernel.rootCause?.confidence).toBeLessThan(full.rootCause?.confidence ?? 0);
+    expect(noKernel.caveats.join()).toMatch(/kernel-counters failed/);
+    expect(kernelFailed.caveats.join()).toMatch(/kernel-counters failed/);
+
+    const g = writeUp(goPool());
+    delete g.tcp;
+    const noTcp = diagnose(g, allOk({ 'tcp-states': 'failed' }));
+    expect(noTcp.rootCause?.id).toBe('db-pool-saturation');
+    expect(noTcp.rootCause?.confidence).toBeLessThan(noKernel.rootCause?.confidence ?? 0);
+    expect(noTcp.caveats.join()).toMatch(/does not reach the observed symptom|unverified/);
+  });
+
+  it('the order of onset decides: the pool first supports it as root, descriptors first refute it', () => {
+    const poolFirst = writeUp(goPool());
+    poolFirst.history = {
+      source: 'http://prom:9090',
+      windowSec: 3600,
+      first: 'pool-saturated',
+      onsets: [
+        { signal: 'pool-saturated', at: '2026-11-25T03:10:00.000Z', detail: '' },
+        { signal: 'latency-up', at: '2026-11-25T03:11:00.000Z', detail: '' },
+        { signal: 'fds-climbing', at: '2026-11-25T03:14:00.000Z', detail: '' },
+      ],
+    };
+    const a = diagnose(poolFirst);
+    expect(a.rootCause?.id).toBe('db-pool-saturation');
+    expect(a.hypotheses.find((h) => h.id === 'db-pool-saturation')?.evidence.join()).toMatch(/saturated at 2026-11-25T03:10:00.000Z, 240 s before descriptors climbed/);
+
+    const fdsFirst = writeUp(goPool());
+    fdsFirst.history = { ...poolFirst.history, first: 'fds-climbing', onsets: [{ signal: 'fds-climbing', at: '2026-11-25T03:00:00.000Z', detail: '' }, { signal: 'pool-saturated', at: '2026-11-25T03:20:00.000Z', detail: '' }] };
+    const b = diagnose(fdsFirst);
+    expect(b.hypotheses.find((h) => h.id === 'db-pool-saturation')?.status).toBe('refuted');
+    expect(b.ruledOut.find((r) => r.id === 'db-pool-saturation')?.reason).toMatch(/descriptors climbed at 2026-11-25T03:00:00.000Z while the pool had room/);
+    expect(b.rootCause?.id).not.toBe('db-pool-saturation');
+  });
+
+  it('thresholds are named and overridable', () => {
+    const d = diagnose(writeUp(goPool()), allOk(), { closeWaitPileup: 500 });
+    expect(d.hypotheses.find((h) => h.id === 'close-wait-pileup')?.status).toBe('refuted');
+    expect(() => diagnose(writeUp(goPool()), allOk(), { bogus: 1 })).toThrow(/bogus/);
+  });
+
+  it('the other failure modes: backlog, process down, conntrack, host file table, fd leak', () => {
+    const backlog = writeUp(goPool());
+    backlog.pool = { stats: { ...goPool(), inUse: 0, idle: 2, waitCountDelta: 0 }, tried: [] };
+    backlog.probe = { url: 'u', attempts: [], counts: { 'connect-timeout': 5 }, symptom: 'connect-timeout' };
+    backlog.tcp = { port: 2133, byState: { LISTEN: 1 }, closeWait: { total: 3, ownedByPid: 0, notAccepted: 3 }, listener: { queue: 9, backlog: 8 } };
+    backlog.kernel = { ...(backlog.kernel as NonNullable<Facts['kernel']>), delta: { listenOverflows: 57 } };
+    backlog.fds = { ...(backlog.fds as NonNullable<Facts['fds']>), open: 30, usedRatio: 30 / 128 };
+    backlog.logs = { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 100, lateP50Ms: 100, trend: 'flat' } };
+    expect(diagnose(backlog).chain).toEqual(['listen-backlog-overflow', 'connect-timeout']);
+
+    const conntrack = structuredClone(backlog);
+    conntrack.tcp = { port: 2133, byState: { LISTEN: 1 }, closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, listener: { queue: 0, backlog: 511 } };
+    conntrack.kernel = { ...(conntrack.kernel as NonNullable<Facts['kernel']>), conntrack: { count: 65530, max: 65536 }, delta: { listenOverflows: 0 } };
+    expect(diagnose(conntrack).chain).toEqual(['conntrack-full', 'connect-timeout']);
+
+    const hostFull = writeUp(null);
+    hostFull.tcp = conntrack.tcp;
+    hostFull.fds = { ...(hostFull.fds as NonNullable<Facts['fds']>), open: 40, usedRatio: 40 / 128, host: { allocated: 9_000_000, max: 9_223_372 } };
+    hostFull.logs = conntrack.logs;
+    expect(diagnose(hostFull).rootCause?.id).toBe('host-fd-exhaustion');
+
+    const down: Facts = { probe: { url: 'u', attempts: [], counts: { refused: 5 }, symptom: 'refused' }, tcp: { port: 2133, byState: {}, closeWait: { total: 0, ownedByPid: null, notAccepted: 0 }, listener: null } };
+    const dd = diagnose(down, allOk({ fds: 'skipped', logs: 'skipped', 'db-stats': 'skipped' }));
+    expect(dd.chain).toEqual(['process-down', 'refused']);
+    expect(dd.rootCause?.confidence).toBeGreaterThanOrEqual(0.8);
+
+    const leak = writeUp(null);
+    leak.fds = { ...(leak.fds as NonNullable<Facts['fds']>), open: 128, usedRatio: 1, byKind: { socket: 5, pipe: 8, anon_inode: 6, file: 109, other: 0 }, topFiles: [{ path: '/srv/templates/page.html', count: 106 }] };
+    leak.tcp = conntrack.tcp;
+    leak.logs = conntrack.logs;
+    const dl = diagnose(leak);
+    expect(dl.chain).toEqual(['fd-leak', 'fd-exhaustion', 'reset']);
+    expect(dl.rootCause?.summary).toMatch(/106× \/srv\/templates\/page\.html/);
+  });
+});
