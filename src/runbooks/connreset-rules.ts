@@ -278,7 +278,9 @@ const fdLeak: Rule = {
 const backlog: Rule = {
   id: 'listen-backlog-overflow',
   reads: ['tcp-states', 'kernel-counters'],
-  causes: ['connect-timeout', 'reset'],
+  // RUNBOOK.md's probe table: a full queue drops SYNs (connect time-out); a connection that got in
+  // waits there (read time-out); with tcp_abort_on_overflow=1 it is reset.
+  causes: ['connect-timeout', 'read-timeout', 'reset'],
   evaluate(f) {
     const l = f.tcp?.listener;
     const overflows = f.kernel?.delta?.listenOverflows;
@@ -297,8 +299,9 @@ const backlog: Rule = {
   },
   edge(to, f) {
     const seen = f.probe?.counts[to as SymptomKind] ?? 0;
-    if (seen > 0 && (to === 'connect-timeout' || to === 'reset')) {
-      return { verified: true, evidence: `${seen} probes saw ${to} while the accept queue overflowed${to === 'reset' ? ' (tcp_abort_on_overflow=1)' : ' (SYNs dropped)'}` };
+    if (seen > 0 && (to === 'connect-timeout' || to === 'reset' || to === 'read-timeout')) {
+      const how = { 'connect-timeout': ' (SYNs dropped)', reset: ' (tcp_abort_on_overflow=1)', 'read-timeout': ' (stuck in the accept queue)' }[to];
+      return { verified: true, evidence: `${seen} probes saw ${to} while the accept queue overflowed${how}` };
     }
     return { verified: false, evidence: 'no probe saw it' };
   },

@@ -44,6 +44,12 @@ describe('pool statistics from outside the process', () => {
       expect(pool?.history?.saturatedSince).not.toBeNull();
       expect(pool?.history?.waitCountIncrease).toBeGreaterThan(0);
       expect(report.findings.map((f) => f.id)).toContain('pool-history');
+      // What went wrong first, from the monitoring history: the pool, before anything else.
+      const history = report.facts.history;
+      expect(history?.onsets.find((o) => o.signal === 'pool-saturated')?.at).not.toBeNull();
+      expect(['pool-saturated', 'pool-waits']).toContain(history?.first);
+      const poolEvidence = report.diagnosis.hypotheses.find((h) => h.id === 'db-pool-saturation')?.evidence.join(' ');
+      expect(poolEvidence).toMatch(/monitoring: the pool saturated at/);
     } finally {
       await prom.stop();
       await lab.stop();
