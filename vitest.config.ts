@@ -10,6 +10,6 @@ export default defineConfig({
     // Test files run in parallel, but this is a 2-core machine.
     fileParallelism: true,
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
