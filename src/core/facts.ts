@@ -149,7 +149,7 @@ export interface PoolFacts {
   tried: { source: string; result: string }[];
 }
 
-export type SignalId = 'pool-saturated' | 'pool-waits' | 'fds-climbing' | 'latency-up' | 'traffic-surge';
+export type SignalId = 'pool-saturated' | 'pool-waits' | 'fds-climbing' | 'latency-up' | 'traffic-surge' | 'resets-up';
 
 export interface Onset {
   signal: SignalId;

@@ -103,8 +103,28 @@ export function onsets(body: string, source: string): HistoryFacts {
       out.push({ signal: 'traffic-surge', at: at(t), detail: `request rate above ${ONSET_RATE_FACTOR}× its early ${base.toFixed(1)}/s` });
     }
   }
+  // Resets come from the host (node_exporter), not the service: any series named so will do.
+  const resets = rates(get('node_netstat_Tcp_OutRsts'));
+  if (resets.length >= 4) {
+    const base = median(resets.slice(0, Math.max(2, Math.floor(resets.length / 5))).map(([, v]) => v));
+    const t = onsetOf(resets, (v) => v > Math.max(1, base * ONSET_RATE_FACTOR * 2));
+    out.push({ signal: 'resets-up', at: at(t), detail: `TCP resets sent above ${Math.max(1, base * ONSET_RATE_FACTOR * 2).toFixed(1)}/s (early ${base.toFixed(1)}/s)` });
+  }
   const started = out.filter((o) => o.at !== null).sort((a, b) => Date.parse(a.at as string) - Date.parse(b.at as string));
   return { source, windowSec: ONSET_WINDOW_SEC, onsets: out, first: started[0]?.signal ?? null };
+}
+
+/** Pure: one range-vector answer holding the series of both. */
+export function mergeMatrices(a: string, b: string | null): string {
+  if (b === null) return a;
+  try {
+    const x = JSON.parse(a) as { data?: { result?: unknown[] } };
+    const y = JSON.parse(b) as { data?: { result?: unknown[] } };
+    if (x.data?.result && y.data?.result) x.data.result.push(...y.data.result);
+    return JSON.stringify(x);
+  } catch {
+    return a;
+  }
 }
 
 const NAMES = 'process_open_fds|process_max_fds|go_sql_in_use_connections|go_sql_max_open_connections|go_sql_wait_count_total|http_requests_total|http_request_duration_seconds_sum|http_request_duration_seconds_count';
@@ -121,9 +141,14 @@ export const historyStep = defineStep<Input, { body: string; source: string }>({
     const i = ctx.input;
     const sel = `{__name__=~"${NAMES}",instance="${i.address}:${i.port}"}[${ONSET_WINDOW_SEC}s]`;
     const url = `${i.prometheusUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(sel)}`;
-    const res = await ctx.net.get(url, { timeoutMs: Math.max(i.httpTimeoutMs, 5000), signal: ctx.signal, maxBytes: 32 * 1024 * 1024 });
+    // The host's resets come from node_exporter, a different target on the same address.
+    const host = i.address.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&');
+    const rstSel = `node_netstat_Tcp_OutRsts{instance=~"${host}:[0-9]+"}[${ONSET_WINDOW_SEC}s]`;
+    const rstUrl = `${i.prometheusUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(rstSel)}`;
+    const opts = { timeoutMs: Math.max(i.httpTimeoutMs, 5000), signal: ctx.signal, maxBytes: 32 * 1024 * 1024 };
+    const [res, rst] = await Promise.all([ctx.net.get(url, opts), ctx.net.get(rstUrl, opts).catch(() => null)]);
     if (res.status !== 200) throw new Error(`Prometheus answered HTTP ${res.status}`);
-    return { body: res.body, source: redactUrl(i.prometheusUrl) };
+    return { body: mergeMatrices(res.body, rst?.status === 200 ? rst.body : null), source: redactUrl(i.prometheusUrl) };
   },
   analyze(samples) {
     const raw = samples[samples.length - 1]?.raw;

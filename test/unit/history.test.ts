@@ -48,3 +48,16 @@ describe('history onsets', () => {
     expect(onsets('not json', 'p')).toEqual({ source: 'p', windowSec: 3600, onsets: [], first: null });
   });
 });
+
+describe('history: resets from the host', () => {
+  it('merges the node_exporter answer and finds when resets rose', async () => {
+    const { mergeMatrices } = await import('../../src/steps/history.js');
+    const t0 = 1_764_000_000;
+    const svc = matrix(t0, { go_sql_max_open_connections: Array(10).fill(2), go_sql_in_use_connections: [0, 0, 2, 2, 2, 2, 2, 2, 2, 2] });
+    const host = matrix(t0, { node_netstat_Tcp_OutRsts: [0, 1, 2, 3, 4, 5, 6, 40, 80, 120] });
+    const h = onsets(mergeMatrices(svc, host), 'p');
+    expect(h.onsets.find((o) => o.signal === 'resets-up')?.at).toBe(new Date((t0 + 7) * 1000).toISOString());
+    expect(h.first).toBe('pool-saturated');
+    expect(mergeMatrices(svc, 'garbage')).toBe(svc);
+  });
+});
