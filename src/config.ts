@@ -120,6 +120,42 @@ export const SshTuningSchema = z
   })
   .strict();
 
+/** A secret: literal, or `env:NAME` resolved from the environment when the config is loaded. */
+const Secret = z.string().min(1).describe('a literal, or env:NAME to read it from the environment');
+
+export const WebhookAuthSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('bearer'), token: Secret }).strict(),
+  z.object({ type: z.literal('basic'), username: z.string().min(1), password: Secret }).strict(),
+  z
+    .object({
+      type: z.literal('hmac'),
+      secret: Secret,
+      header: z.string().default('X-Grafana-Alerting-Signature'),
+      timestampHeader: z.string().default('X-Grafana-Alerting-Signature-Timestamp'),
+      maxSkewSec: z.number().int().positive().default(300),
+    })
+    .strict(),
+]);
+export type WebhookAuth = z.infer<typeof WebhookAuthSchema>;
+
+export const RouteSchema = z
+  .object({
+    match: z.record(z.string(), z.string()).default({}).describe('label equality; all must match'),
+    matchRegex: z.record(z.string(), z.string()).default({}).describe('label regular expressions (anchored); all must match'),
+    runbook: z.string().min(1),
+    target: z
+      .object({
+        instanceLabel: z.string().default('instance').describe('label holding host:port'),
+        hostLabel: z.string().optional().describe('label holding the host (name or address), with portLabel or service'),
+        portLabel: z.string().optional(),
+        serviceLabel: z.string().optional().describe('label naming a service of the inventory; with hostLabel picks the instance'),
+      })
+      .strict()
+      .default({ instanceLabel: 'instance' }),
+  })
+  .strict();
+export type Route = z.infer<typeof RouteSchema>;
+
 export const ConfigSchema = z
   .object({
     // Keys are checked in crossReferenceProblems, so a badly named entry's fields are still validated.
@@ -128,6 +164,43 @@ export const ConfigSchema = z
     prometheus: z.object({ url: z.string().url() }).strict().optional(),
     investigation: InvestigationSchema.default(InvestigationSchema.parse({})),
     ssh: SshTuningSchema.default(SshTuningSchema.parse({})),
+    redis: z
+      .object({ url: z.string().default('redis://127.0.0.1:6379'), prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('triage') })
+      .strict()
+      .default({ url: 'redis://127.0.0.1:6379', prefix: 'triage' }),
+    server: z
+      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080), shutdownTimeoutMs: Duration.default(10_000), maxBodyBytes: z.number().int().positive().default(1024 * 1024) })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080, shutdownTimeoutMs: 10_000, maxBodyBytes: 1024 * 1024 }),
+    worker: z
+      .object({ concurrency: z.number().int().min(1).max(64).default(4), lockDurationMs: Duration.default(30_000), stalledIntervalMs: Duration.default(30_000), shutdownTimeoutMs: Duration.default(30_000) })
+      .strict()
+      .default({ concurrency: 4, lockDurationMs: 30_000, stalledIntervalMs: 30_000, shutdownTimeoutMs: 30_000 }),
+    webhooks: z
+      .object({
+        alertmanager: z.object({ auth: WebhookAuthSchema }).strict().optional(),
+        grafana: z.object({ auth: WebhookAuthSchema }).strict().optional(),
+        generic: z
+          .object({
+            auth: WebhookAuthSchema,
+            mapping: z
+              .object({
+                alerts: z.string().default('alerts').describe('dot path of the alert list (or "." for one alert per request)'),
+                fingerprint: z.string().default('fingerprint'),
+                status: z.string().default('status'),
+                startsAt: z.string().default('startsAt'),
+                labels: z.string().default('labels'),
+                annotations: z.string().default('annotations'),
+              })
+              .strict()
+              .default({ alerts: 'alerts', fingerprint: 'fingerprint', status: 'status', startsAt: 'startsAt', labels: 'labels', annotations: 'annotations' }),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    routes: z.array(RouteSchema).default([]),
     diagnosis: z
       .object({ thresholds: ThresholdsSchema.partial().default({}).describe('overrides of the rules\' named thresholds') })
       .strict()
@@ -140,6 +213,7 @@ export type Config = z.infer<typeof ConfigSchema>;
 /** The environment variables triage reads; nothing else in the code base looks at process.env. */
 export interface Env {
   TRIAGE_LOG_LEVEL?: string;
+  REDIS_URL?: string;
   SSH_AUTH_SOCK?: string;
   DATABASE_URL?: string;
   HOME?: string;
@@ -248,12 +322,32 @@ export function loadSettings(file: string | undefined, env: Env): Settings {
       if (ssh?.hostKey.knownHosts) ssh.hostKey.knownHosts = resolve(base, expandHome(ssh.hostKey.knownHosts, env));
     }
   }
+  resolveSecrets(config, env);
+  if (env.REDIS_URL) config.redis.url = env.REDIS_URL;
   if (env.TRIAGE_LOG_LEVEL) {
     const level = ConfigSchema.shape.log.unwrap().shape.level.safeParse(env.TRIAGE_LOG_LEVEL);
     if (!level.success) throw new InputError(`TRIAGE_LOG_LEVEL: expected one of trace, debug, info, warn, error, silent`, 'config_invalid');
     config.log.level = level.data;
   }
   return { config, file: file ?? null, sshAuthSock: env.SSH_AUTH_SOCK, databaseUrl: env.DATABASE_URL };
+}
+
+/** Replaces `env:NAME` secrets by the variable's value; a missing variable is a config error. */
+function resolveSecrets(config: Config, env: Env): void {
+  const resolve = (value: string, path: string): string => {
+    if (!value.startsWith('env:')) return value;
+    const name = value.slice(4);
+    const v = env[name];
+    if (v === undefined || v === '') throw new InputError(`${path}: environment variable ${name} is not set`, 'config_invalid');
+    return v;
+  };
+  for (const [name, hook] of Object.entries(config.webhooks)) {
+    if (!hook) continue;
+    const a = hook.auth;
+    if (a.type === 'bearer') a.token = resolve(a.token, `webhooks.${name}.auth.token`);
+    else if (a.type === 'basic') a.password = resolve(a.password, `webhooks.${name}.auth.password`);
+    else a.secret = resolve(a.secret, `webhooks.${name}.auth.secret`);
+  }
 }
 
 export class ConfigError extends TriageError {

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { AlertRef, Incident, IncidentStatus, TimelineEvent, Trigger } from '../../core/incident.js';
+import type { Report } from '../../engine/report.js';
+
+export interface OpenInput {
+  runbook: string;
+  /** `host:port`; with the runbook, the key under which at most one incident is open. */
+  target: string;
+  trigger: Trigger;
+  alert?: AlertRef;
+  now: Date;
+}
+
+export interface OpenResult {
+  incident: Incident;
+  /** A new incident was opened: the caller enqueues its investigation. */
+  created: boolean;
+  /** The very same alert (fingerprint + startsAt) was already recorded: nothing changed. */
+  duplicate: boolean;
+}
+
+export interface IncidentPatch {
+  status?: IncidentStatus;
+  error?: string;
+  report?: Report;
+}
+
+/**
+ * Incidents, their timelines and their alerts. `openOrJoin` is atomic: concurrent alerts for the
+ * same runbook and target open one incident, the rest join it; a repeated delivery changes nothing.
+ * An incident stays open (joinable) until it is resolved.
+ */
+export interface IncidentStore {
+  openOrJoin(input: OpenInput): Promise<OpenResult>;
+  /** Marks the alert resolved on the open incident for runbook+target; resolves the incident when all its alerts are. */
+  resolveAlert(runbook: string, target: string, alert: AlertRef, now: Date): Promise<Incident | null>;
+  get(id: string): Promise<Incident | null>;
+  /** Newest first. */
+  list(opts?: { open?: boolean; limit?: number }): Promise<Incident[]>;
+  timeline(id: string): Promise<TimelineEvent[]>;
+  append(id: string, event: TimelineEvent): Promise<void>;
+  update(id: string, patch: IncidentPatch, event?: TimelineEvent): Promise<Incident | null>;
+  /** True when the backing store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** `inc-<time base36>-<random hex>`: sortable, never all digits, no `:` (a valid BullMQ job id). */
+export function newIncidentId(now: Date): string {
+  return `inc-${now.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export function alertKey(fingerprint: string, startsAt: string): string {
+  return `${fingerprint}@${startsAt}`;
+}
+
+export function event(type: TimelineEvent['type'], message: string, now: Date, data?: Record<string, unknown>): TimelineEvent {
+  return { at: now.toISOString(), type, message, ...(data ? { data } : {}) };
+}
+
+export function isOpen(status: IncidentStatus): boolean {
+  return status !== 'resolved';
+}
