@@ -11,6 +11,19 @@ import { renderEvalTable, runEval } from './lab/eval.js';
 import { runLabCommand } from './lab/run-lab.js';
 import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
+import { RedisIncidentStore } from './integrations/store/redis.js';
+import { runServe, runWorker } from './service/run.js';
+
+async function openStore(url: string, prefix: string): Promise<RedisIncidentStore> {
+  const store = new RedisIncidentStore(url, prefix);
+  try {
+    await store.ready(5000);
+  } catch {
+    await store.close();
+    throw new TriageError('command_failed', `Redis is not reachable at ${url.replace(/\/\/[^@]*@/, '//[REDACTED]@')}: start it, or set redis.url / REDIS_URL`);
+  }
+  return store;
+}
 
 /** Exit codes: 0 done (whatever was found), 1 could not run (unreachable, failed), 2 bad input. */
 export const EXIT = { ok: 0, failed: 1, input: 2 } as const;
@@ -136,6 +149,72 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         onEvent: new ProgressView(io.err, io.isTTY, style),
       });
       io.out(o.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report, style)}\n`);
+    });
+
+  program
+    .command('serve')
+    .description('the bot as a service: webhooks, /healthz and /metrics on one port; stores incidents in Redis and enqueues investigations')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .action(async (o: { config?: string }) => {
+      await runServe(settingsFor(o.config), signal);
+    });
+
+  program
+    .command('worker')
+    .description('BullMQ workers that run the queued investigations; run any number, on any number of machines, against one Redis')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .action(async (o: { config?: string }) => {
+      await runWorker(settingsFor(o.config), signal);
+    });
+
+  program
+    .command('incidents')
+    .description('list incidents from the Redis store, newest first')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .option('--open', 'only incidents not resolved', false)
+    .option('--limit <n>', 'at most this many', intArg('--limit', 1, 10_000), 50)
+    .option('--json', 'print JSON', false)
+    .action(async (o: { config?: string; open: boolean; limit: number; json: boolean }) => {
+      const cfg = settingsFor(o.config).config;
+      const store = await openStore(cfg.redis.url, cfg.redis.prefix);
+      try {
+        const list = await store.list({ open: o.open, limit: o.limit });
+        if (o.json) return io.out(`${JSON.stringify(list, null, 2)}\n`);
+        if (list.length === 0) return io.out('no incidents\n');
+        for (const i of list) {
+          const root = i.report?.diagnosis.rootCause?.id ?? (i.error ? `error: ${i.error}` : '');
+          io.out(`${i.id}  ${i.status.padEnd(13)} ${i.runbook} ${i.target}  ${i.createdAt}  ${i.alerts.length} alert${i.alerts.length === 1 ? '' : 's'}  ${root}\n`);
+        }
+        const unrouted = await store.listUnrouted(5);
+        if (unrouted.length) io.out(`\n${unrouted.length} recent alert(s) matched no target, e.g. ${unrouted[0]?.fingerprint}: ${unrouted[0]?.reason}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('incident')
+    .description('one incident: its timeline and report')
+    .argument('<id>')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .option('--json', 'print JSON', false)
+    .action(async (id: string, o: { config?: string; json: boolean }) => {
+      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${id.slice(0, 40)}" is not an incident id (inc-…)`);
+      const cfg = settingsFor(o.config).config;
+      const store = await openStore(cfg.redis.url, cfg.redis.prefix);
+      try {
+        const incident = await store.get(id);
+        if (!incident) throw new TriageError('not_found', `no incident ${id}`);
+        const timeline = await store.timeline(id);
+        if (o.json) return io.out(`${JSON.stringify({ incident, timeline }, null, 2)}\n`);
+        io.out(`${style.bold(`${incident.id}`)} ${incident.status} — ${incident.runbook} on ${incident.target}, opened ${incident.createdAt}\n`);
+        if (incident.error) io.out(`${style.red(`error: ${incident.error}`)}\n`);
+        io.out(`\n${style.bold('Timeline')}\n`);
+        for (const e of timeline) io.out(`  ${e.at}  ${e.type.padEnd(22)} ${e.message}\n`);
+        if (incident.report) io.out(`\n${renderReport(incident.report, style)}\n`);
+      } finally {
+        await store.close();
+      }
     });
 
   program

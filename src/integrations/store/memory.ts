@@ -1,11 +1,20 @@
 import type { Incident, TimelineEvent } from '../../core/incident.js';
-import { alertKey, event, isOpen, newIncidentId, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult } from './store.js';
+import { alertKey, event, isOpen, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
 /** The incident store of local mode: one process, nothing kept. Same contract as the Redis one. */
 export class MemoryIncidentStore implements IncidentStore {
   private readonly incidents = new Map<string, Incident>();
   private readonly timelines = new Map<string, TimelineEvent[]>();
   private readonly open = new Map<string, string>();
+  private unrouted: UnroutedAlert[] = [];
+
+  async recordUnrouted(entry: UnroutedAlert): Promise<void> {
+    this.unrouted = [entry, ...this.unrouted].slice(0, UNROUTED_KEEP);
+  }
+
+  async listUnrouted(limit = 100): Promise<UnroutedAlert[]> {
+    return this.unrouted.slice(0, limit);
+  }
 
   async openOrJoin(input: OpenInput): Promise<OpenResult> {
     const key = `${input.runbook}|${input.target}`;

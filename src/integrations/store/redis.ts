@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { AlertRef, Incident, IncidentStatus, TimelineEvent, Trigger } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
-import { alertKey, event, newIncidentId, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult } from './store.js';
+import { alertKey, event, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
 /*
  * Keys, under the prefix P:
@@ -10,6 +10,7 @@ import { alertKey, event, newIncidentId, type IncidentPatch, type IncidentStore,
  *   P:incident:<id>             hash: id runbook target trigger status createdAt updatedAt error report
  *   P:alerts:<id>               hash: alert key -> AlertRef JSON
  *   P:timeline:<id>             list of TimelineEvent JSON
+ *   P:unrouted                  list of UnroutedAlert JSON, newest first, capped
  */
 
 const OPEN_OR_JOIN = `
@@ -117,6 +118,14 @@ export class RedisIncidentStore implements IncidentStore {
     const incident = await this.get(gotId);
     if (!incident) throw new Error(`incident ${gotId} vanished`);
     return { incident, created: what === 'created', duplicate: what === 'duplicate' };
+  }
+
+  async recordUnrouted(entry: UnroutedAlert): Promise<void> {
+    await this.redis.multi().lpush(this.k('unrouted'), JSON.stringify(entry)).ltrim(this.k('unrouted'), 0, UNROUTED_KEEP - 1).exec();
+  }
+
+  async listUnrouted(limit = 100): Promise<UnroutedAlert[]> {
+    return (await this.redis.lrange(this.k('unrouted'), 0, limit - 1)).map((s) => JSON.parse(s) as UnroutedAlert);
   }
 
   async resolveAlert(runbook: string, target: string, alert: AlertRef, now: Date): Promise<Incident | null> {

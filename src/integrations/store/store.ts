@@ -30,7 +30,21 @@ export interface IncidentPatch {
  * same runbook and target open one incident, the rest join it; a repeated delivery changes nothing.
  * An incident stays open (joinable) until it is resolved.
  */
+/** An alert that mapped to no known target: kept so it is reported, not dropped. */
+export interface UnroutedAlert {
+  at: string;
+  source: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+  reason: string;
+}
+
+/** Unrouted alerts kept, newest first. */
+export const UNROUTED_KEEP = 1000;
+
 export interface IncidentStore {
+  recordUnrouted(entry: UnroutedAlert): Promise<void>;
+  listUnrouted(limit?: number): Promise<UnroutedAlert[]>;
   openOrJoin(input: OpenInput): Promise<OpenResult>;
   /** Marks the alert resolved on the open incident for runbook+target; resolves the incident when all its alerts are. */
   resolveAlert(runbook: string, target: string, alert: AlertRef, now: Date): Promise<Incident | null>;

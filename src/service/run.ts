@@ -1,0 +1,120 @@
+import { hostname } from 'node:os';
+import type { Settings } from '../config.js';
+import { TriageError } from '../core/errors.js';
+import { parseTarget } from '../core/target.js';
+import { investigate } from '../engine/investigate.js';
+import { createInvestigationQueue, PermanentFailure, startInvestigationWorker } from '../integrations/queue/investigations.js';
+import { RedisIncidentStore } from '../integrations/store/redis.js';
+import { event, type IncidentStore } from '../integrations/store/store.js';
+import { createLogger, type Logger } from '../log.js';
+import { getRunbook } from '../runbooks/index.js';
+import { Metrics } from './metrics.js';
+import { createTriageServer } from './serve.js';
+
+/** Errors that a retry cannot fix: the incident fails with the reason at once. */
+const PERMANENT = new Set(['input_invalid', 'host_unknown', 'runbook_unknown', 'config_invalid', 'ssh_auth', 'ssh_host_key', 'ssh_connect', 'ssh_timeout']);
+
+function waitForSignal(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}
+
+/** `triage serve`: the HTTP server until SIGTERM/SIGINT, then a graceful stop within the deadline. */
+export async function runServe(settings: Settings, signal: AbortSignal, log: Logger = createLogger(settings.config.log.level, 'triage-serve')): Promise<void> {
+  const cfg = settings.config;
+  const store = new RedisIncidentStore(cfg.redis.url, cfg.redis.prefix, (err) => log.warn({ err: err.message }, 'redis'));
+  const queue = createInvestigationQueue(cfg.redis.url, cfg.redis.prefix);
+  const metrics = new Metrics({
+    queueDepth: () => queue.depth(),
+    incidentsByStatus: async () => {
+      const by: Record<string, number> = {};
+      for (const i of await store.list({ limit: 1000 })) by[i.status] = (by[i.status] ?? 0) + 1;
+      return by;
+    },
+  });
+  const server = createTriageServer({ settings, store, queue, metrics, log });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.server.port, cfg.server.host, () => resolve());
+  });
+  const addr = server.address();
+  log.info({ address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix }, 'serving');
+  await waitForSignal(signal);
+  log.info('shutting down');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await Promise.race([closed, new Promise((r) => setTimeout(r, cfg.server.shutdownTimeoutMs).unref())]);
+  server.closeAllConnections();
+  await queue.close().catch(() => undefined);
+  await store.close();
+}
+
+/** One investigation of a stored incident, recorded in its timeline. */
+export async function investigateIncident(incidentId: string, attempt: number, deps: { settings: Settings; store: IncidentStore; metrics: Metrics; log: Logger; signal?: AbortSignal }): Promise<void> {
+  const { store, settings, log } = deps;
+  const inc = await store.get(incidentId);
+  if (!inc) throw new PermanentFailure(`incident ${incidentId} not found`);
+  if (inc.status === 'diagnosed' || inc.status === 'resolved' || inc.status === 'failed') {
+    log.info({ incident: incidentId, status: inc.status }, 'already done; redelivery ignored');
+    return;
+  }
+  const who = `${hostname()}/${process.pid}`;
+  await store.update(incidentId, { status: 'investigating' }, event('investigation-started', `attempt ${attempt} on worker ${who}`, new Date(), { worker: who, attempt }));
+  try {
+    const report = await investigate({
+      runbook: getRunbook(inc.runbook),
+      target: parseTarget(inc.target),
+      settings,
+      local: false,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      onEvent: (e) => {
+        if (e.type !== 'step-finished') return;
+        deps.metrics.stepDuration.observe({ step: e.step, status: e.outcome.status }, e.outcome.durationMs / 1000);
+        void store
+          .append(incidentId, event('step-finished', `${e.step} ${e.outcome.status}${e.outcome.error ? `: ${e.outcome.error}` : ''}`, new Date(), { step: e.step, status: e.outcome.status, durationMs: e.outcome.durationMs }))
+          .catch(() => undefined);
+      },
+      onWarning: (m) => log.warn({ incident: incidentId }, m),
+    });
+    const root = report.diagnosis.rootCause;
+    await store.update(incidentId, { status: 'diagnosed', report }, event('diagnosed', root ? `${root.id} (${Math.round(root.confidence * 100)}%): ${report.diagnosis.chain.join(' → ')}` : 'no root cause found', new Date(), { rootCause: root?.id ?? null }));
+    deps.metrics.investigations.inc({ outcome: root ? root.id : 'undiagnosed' });
+    log.info({ incident: incidentId, rootCause: root?.id, chain: report.diagnosis.chain }, 'diagnosed');
+  } catch (err) {
+    if (err instanceof TriageError && PERMANENT.has(err.code)) {
+      await store.update(incidentId, { status: 'failed', error: err.message }, event('investigation-failed', err.message, new Date(), { code: err.code }));
+      deps.metrics.investigations.inc({ outcome: 'failed' });
+      throw new PermanentFailure(err.message);
+    }
+    // Back to open so a retry (or another worker) picks it up.
+    await store.update(incidentId, { status: 'open' }, event('investigation-failed', `attempt ${attempt}: ${(err as Error).message}; will retry`, new Date())).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `triage worker`: BullMQ workers for investigations until SIGTERM/SIGINT. */
+export async function runWorker(settings: Settings, signal: AbortSignal, log: Logger = createLogger(settings.config.log.level, 'triage-worker')): Promise<void> {
+  const cfg = settings.config;
+  const store = new RedisIncidentStore(cfg.redis.url, cfg.redis.prefix, (err) => log.warn({ err: err.message }, 'redis'));
+  const metrics = new Metrics();
+  const runs = new AbortController();
+  const worker = startInvestigationWorker({
+    redisUrl: cfg.redis.url,
+    prefix: cfg.redis.prefix,
+    concurrency: cfg.worker.concurrency,
+    lockDurationMs: cfg.worker.lockDurationMs,
+    stalledIntervalMs: cfg.worker.stalledIntervalMs,
+    process: (id, attempt) => investigateIncident(id, attempt, { settings, store, metrics, log, signal: runs.signal }),
+    onError: (err) => log.warn({ err: err.message }, 'worker'),
+    onFailed: (id, err, final) => {
+      log.warn({ incident: id, err: err.message, final }, 'investigation failed');
+      if (final) void store.update(id, { status: 'failed', error: err.message }).catch(() => undefined);
+    },
+  });
+  log.info({ concurrency: cfg.worker.concurrency, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix }, 'worker started');
+  await waitForSignal(signal);
+  log.info({ deadlineMs: cfg.worker.shutdownTimeoutMs }, 'shutting down');
+  const timer = setTimeout(() => runs.abort(), cfg.worker.shutdownTimeoutMs).unref();
+  await worker.close(cfg.worker.shutdownTimeoutMs);
+  clearTimeout(timer);
+  await store.close();
+}

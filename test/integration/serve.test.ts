@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigSchema, type Settings } from '../../src/config.js';
+import type { InvestigationQueue } from '../../src/integrations/queue/investigations.js';
+import { MemoryIncidentStore } from '../../src/integrations/store/memory.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/service/metrics.js';
+import { createTriageServer } from '../../src/service/serve.js';
+
+const TOKEN = 's3cret-token-for-tests';
+
+/** A queue that records what was enqueued (the BullMQ one is exercised by the pipeline tests). */
+class RecordingQueue implements InvestigationQueue {
+  readonly jobs = new Set<string>();
+  async enqueue(id: string) {
+    this.jobs.add(id);
+  }
+  async depth() {
+    return this.jobs.size;
+  }
+  async close() {}
+}
+
+const settings: Settings = {
+  file: null,
+  sshAuthSock: undefined,
+  databaseUrl: undefined,
+  config: ConfigSchema.parse({
+    hosts: { 'host-35': { address: '10.0.0.35', ssh: { user: 'triage', agent: true, hostKey: { acceptNew: true } } } },
+    services: { checkout: { port: 2133, instances: ['host-35'] } },
+    webhooks: { alertmanager: { auth: { type: 'bearer', token: TOKEN } }, grafana: { auth: { type: 'hmac', secret: 'grafana-secret' } } },
+    routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
+  }),
+};
+
+function payload(alerts: { fingerprint: string; instance: string; status?: 'firing' | 'resolved'; startsAt?: string }[]) {
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="FdUsageHigh"}',
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'triage',
+    groupLabels: { alertname: 'FdUsageHigh' },
+    commonLabels: { alertname: 'FdUsageHigh' },
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts: alerts.map((a) => ({
+      status: a.status ?? 'firing',
+      labels: { alertname: 'FdUsageHigh', instance: a.instance, severity: 'page' },
+      annotations: { summary: 'descriptors above 80%' },
+      startsAt: a.startsAt ?? '2026-11-25T04:50:00.123456789Z',
+      endsAt: a.status === 'resolved' ? '2026-11-25T05:00:00Z' : '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph',
+      fingerprint: a.fingerprint,
+    })),
+  };
+}
+
+let url: string;
+let store: MemoryIncidentStore;
+let queue: RecordingQueue;
+let server: ReturnType<typeof createTriageServer>;
+let failStore = false;
+
+beforeAll(async () => {
+  store = new MemoryIncidentStore();
+  // A store that can be made to fail like a Redis that went away.
+  const flaky = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (failStore && prop !== 'ping') return Promise.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"));
+        if (failStore && prop === 'ping') return Promise.resolve(false);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  queue = new RecordingQueue();
+  server = createTriageServer({ settings, store: flaky, queue, metrics: new Metrics(), log: createLogger('silent', 'test') });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const post = (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+describe('triage serve: webhooks', () => {
+  it('refuses a request without valid credentials with 401 and stores nothing', async () => {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }];
+    for (const headers of attempts) {
+      const res = await post('/webhooks/alertmanager', payload([{ fingerprint: 'a1', instance: 'host-35:2133' }]), headers);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: string }).error).not.toContain(TOKEN);
+    }
+    expect(await store.list()).toHaveLength(0);
+    expect(queue.jobs.size).toBe(0);
+  });
+
+  it('answers 400 with the reason for a bad payload, and stores nothing', async () => {
+    const bad = await post('/webhooks/alertmanager', { ...payload([]), alerts: 'nope' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/alerts/);
+    expect((await post('/webhooks/alertmanager', '{not json')).status).toBe(400);
+    expect(await store.list()).toHaveLength(0);
+  });
+
+  it('stores and enqueues a firing alert; a storm folds into the incident; a redelivery is idempotent', async () => {
+    const res = await post('/webhooks/alertmanager', payload([{ fingerprint: 'f1', instance: 'host-35:2133' }]));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { incidents: { id: string; created: boolean; target: string }[] };
+    expect(body.incidents).toEqual([expect.objectContaining({ created: true, target: 'host-35:2133' })]);
+    const id = body.incidents[0]?.id ?? '';
+    expect(queue.jobs.has(id)).toBe(true);
+    // the same target by address, another fingerprint: joins; a repeat: changes nothing
+    await post('/webhooks/alertmanager', payload([{ fingerprint: 'f2', instance: '10.0.0.35:2133' }]));
+    await post('/webhooks/alertmanager', payload([{ fingerprint: 'f2', instance: '10.0.0.35:2133' }]));
+    const list = await store.list();
+    expect(list).toHaveLength(1);
+    expect(list[0]?.alerts.map((a) => a.fingerprint)).toEqual(['f1', 'f2']);
+    expect((await store.timeline(id)).map((e) => e.type)).toEqual(['created', 'investigation-queued', 'alert-joined']);
+  });
+
+  it('records an alert that maps to no known target, and says so', async () => {
+    const res = await post('/webhooks/alertmanager', payload([{ fingerprint: 'u1', instance: 'host-99:2133' }]));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { unrouted: { fingerprint: string; reason: string }[] };
+    expect(body.unrouted).toEqual([expect.objectContaining({ fingerprint: 'u1', reason: expect.stringMatching(/host-99/) })]);
+    expect((await store.listUnrouted())[0]).toMatchObject({ fingerprint: 'u1' });
+  });
+
+  it('resolved notifications close the alert and then the incident', async () => {
+    await post('/webhooks/alertmanager', payload([{ fingerprint: 'f1', instance: 'host-35:2133', status: 'resolved' }, { fingerprint: 'f2', instance: 'host-35:2133', status: 'resolved' }]));
+    const [inc] = await store.list();
+    expect(inc?.status).toBe('resolved');
+  });
+
+  it('answers 503 while the store is unavailable, so Alertmanager retries', async () => {
+    failStore = true;
+    try {
+      const res = await post('/webhooks/alertmanager', payload([{ fingerprint: 'z1', instance: 'host-35:2133' }]));
+      expect(res.status).toBe(503);
+      expect((await fetch(`${url}/healthz`)).status).toBe(503);
+    } finally {
+      failStore = false;
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('exposes /metrics with webhook results', async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/triage_webhook_requests_total\{source="alertmanager",result="401"\} 3/);
+    expect(text).toMatch(/triage_webhook_requests_total\{source="alertmanager",result="503"\} 1/);
+    expect(text).toMatch(/triage_alerts_total\{outcome="unrouted"\} 1/);
+  });
+
+  it('routes that are not configured answer 404', async () => {
+    expect((await post('/webhooks/generic', {})).status).toBe(404);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+  });
+});
