@@ -227,6 +227,8 @@ export interface Settings {
   file: string | null;
   sshAuthSock: string | undefined;
   databaseUrl: string | undefined;
+  /** `env:NAME` secrets whose variable is not set; commands that need them refuse to start. */
+  missingSecrets?: string[];
 }
 
 export function formatIssues(error: z.ZodError): string[] {
@@ -322,23 +324,30 @@ export function loadSettings(file: string | undefined, env: Env): Settings {
       if (ssh?.hostKey.knownHosts) ssh.hostKey.knownHosts = resolve(base, expandHome(ssh.hostKey.knownHosts, env));
     }
   }
-  resolveSecrets(config, env);
+  const missingSecrets = resolveSecrets(config, env);
   if (env.REDIS_URL) config.redis.url = env.REDIS_URL;
   if (env.TRIAGE_LOG_LEVEL) {
     const level = ConfigSchema.shape.log.unwrap().shape.level.safeParse(env.TRIAGE_LOG_LEVEL);
     if (!level.success) throw new InputError(`TRIAGE_LOG_LEVEL: expected one of trace, debug, info, warn, error, silent`, 'config_invalid');
     config.log.level = level.data;
   }
-  return { config, file: file ?? null, sshAuthSock: env.SSH_AUTH_SOCK, databaseUrl: env.DATABASE_URL };
+  return { config, file: file ?? null, sshAuthSock: env.SSH_AUTH_SOCK, databaseUrl: env.DATABASE_URL, missingSecrets };
 }
 
-/** Replaces `env:NAME` secrets by the variable's value; a missing variable is a config error. */
-function resolveSecrets(config: Config, env: Env): void {
+/**
+ * Replaces `env:NAME` secrets by the variable's value. A missing variable is reported, not thrown:
+ * only the commands that use the secret (serve) refuse to start without it.
+ */
+function resolveSecrets(config: Config, env: Env): string[] {
+  const missing: string[] = [];
   const resolve = (value: string, path: string): string => {
     if (!value.startsWith('env:')) return value;
     const name = value.slice(4);
     const v = env[name];
-    if (v === undefined || v === '') throw new InputError(`${path}: environment variable ${name} is not set`, 'config_invalid');
+    if (v === undefined || v === '') {
+      missing.push(`${path}: environment variable ${name} is not set`);
+      return value;
+    }
     return v;
   };
   for (const [name, hook] of Object.entries(config.webhooks)) {
@@ -348,6 +357,7 @@ function resolveSecrets(config: Config, env: Env): void {
     else if (a.type === 'basic') a.password = resolve(a.password, `webhooks.${name}.auth.password`);
     else a.secret = resolve(a.secret, `webhooks.${name}.auth.secret`);
   }
+  return missing;
 }
 
 export class ConfigError extends TriageError {

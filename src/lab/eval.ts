@@ -4,7 +4,7 @@ import type { Report } from '../engine/report.js';
 import { connreset } from '../runbooks/connreset.js';
 import { freePort } from './demo.js';
 import { startLab } from './lab.js';
-import { getScenario, type ScenarioId } from './scenarios.js';
+import { expectedChain, getScenario, type ScenarioId } from './scenarios.js';
 
 export interface EvalRow {
   scenario: ScenarioId;
@@ -27,7 +27,7 @@ export async function runEval(opts: { scenarios: readonly ScenarioId[]; settings
   for (const id of opts.scenarios) {
     if (opts.signal.aborted) break;
     const sc = getScenario(id);
-    const expected = { symptom: sc.expected.symptom, rootCause: sc.expected.rootCause, chain: sc.expected.chain.join(' → ') };
+    const expected = { symptom: sc.expected.symptoms.join(' or '), rootCause: sc.expected.rootCause, chain: [...sc.expected.chain, sc.expected.symptoms.join('|')].join(' → ') };
     const port = await freePort();
     opts.out(`eval: ${id}: starting the lab on 127.0.0.1:${port}`);
     const lab = await startLab({ scenario: id, port });
@@ -44,7 +44,10 @@ export async function runEval(opts: { scenarios: readonly ScenarioId[]; settings
         confidence: d.rootCause?.confidence ?? null,
         diagnosisMs: Math.max(0, report.durationMs - report.sampling.intervalMs * (report.sampling.samples - 1)),
         expected,
-        pass: (d.rootCause?.id ?? '-') === expected.rootCause && d.chain.join(' → ') === expected.chain,
+        pass:
+          (d.rootCause?.id ?? '-') === expected.rootCause &&
+          sc.expected.symptoms.includes(report.symptom.kind ?? ('-' as never)) &&
+          d.chain.join(' → ') === expectedChain(sc, report.symptom.kind ?? '-').join(' → '),
       };
       rows.push(row);
       opts.out(`eval: ${id}: ${row.pass ? 'ok' : 'MISMATCH'}: ${row.rootCause} (${row.chain || 'no chain'})`);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Settings } from '../config.js';
-import { TriageError } from '../core/errors.js';
+import { InputError, TriageError } from '../core/errors.js';
 import { parseTarget } from '../core/target.js';
 import { investigate } from '../engine/investigate.js';
 import { createInvestigationQueue, PermanentFailure, startInvestigationWorker } from '../integrations/queue/investigations.js';
@@ -21,6 +21,9 @@ function waitForSignal(signal: AbortSignal): Promise<void> {
 /** `triage serve`: the HTTP server until SIGTERM/SIGINT, then a graceful stop within the deadline. */
 export async function runServe(settings: Settings, signal: AbortSignal, log: Logger = createLogger(settings.config.log.level, 'triage-serve')): Promise<void> {
   const cfg = settings.config;
+  const missing = settings.missingSecrets ?? [];
+  if (missing.length) throw new InputError(missing.join('; '), 'config_invalid');
+  if (Object.values(cfg.webhooks).every((w) => w === undefined)) log.warn('no webhooks configured: only /healthz and /metrics will answer');
   const store = new RedisIncidentStore(cfg.redis.url, cfg.redis.prefix, (err) => log.warn({ err: err.message }, 'redis'));
   const queue = createInvestigationQueue(cfg.redis.url, cfg.redis.prefix);
   const metrics = new Metrics({
