@@ -7,6 +7,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 
 // ---------------------------------------------------------------------------
 // Binaries the tests need -> the Debian package that provides them.
@@ -27,9 +28,8 @@ const REQUIRED = {
   '/usr/bin/find': 'findutils',
   '/usr/bin/prometheus': 'prometheus',
   '/usr/bin/psql': 'postgresql-client',
-  // Later issues:
-  // '/usr/bin/prometheus-alertmanager': 'prometheus-alertmanager',
-  // '/usr/bin/redis-server': 'redis-server',
+  '/usr/bin/prometheus-alertmanager': 'prometheus-alertmanager',
+  '/usr/bin/redis-server': 'redis-server',
 };
 
 // The dedicated SSH user the integration tests log in as (clean home, fast shell start).
@@ -144,8 +144,114 @@ if (isRoot) {
 }
 
 // --- 4. Services --------------------------------------------------------------
-// TODO(redis): check Redis at process.env.REDIS_URL (default redis://127.0.0.1:6379)
-// once the queue tests need it: connect with node:net, send "PING\r\n", expect "+PONG".
+// Redis at REDIS_URL (default redis://127.0.0.1:6379), for the queue and the service tests.
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// Exactly how this machine runs it (no systemd here; nothing is started by the install).
+const REDIS_ARGS = [
+  '--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no',
+  '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log',
+];
+
+function parseRedisUrl(url) {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'redis:') return null;
+    const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    return {
+      host,
+      port: u.port ? Number(u.port) : 6379,
+      username: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** RESP-encodes a command. */
+function resp(args) {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+}
+
+/**
+ * Sends the commands on one connection and resolves with the raw reply text once `done(text)`
+ * says it is complete, or null when nothing answers (refused, time-out).
+ */
+function redisTalk(target, commands, done, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    let buf = '';
+    let finished = false;
+    const sock = connect({ host: target.host, port: target.port });
+    const finish = (v) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(buf || null), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => {
+      const auth = target.password ? [resp(target.username ? ['AUTH', target.username, target.password] : ['AUTH', target.password])] : [];
+      sock.write([...auth, ...commands].join(''));
+    });
+    sock.on('data', (d) => {
+      buf += d;
+      if (done(buf)) finish(buf);
+    });
+    sock.on('error', () => finish(buf || null));
+    sock.on('close', () => finish(buf || null));
+  });
+}
+
+async function redisPing(target) {
+  const reply = await redisTalk(target, ['PING\r\n'], (b) => b.includes('+PONG') || b.startsWith('-') || /\r\n-/.test(b));
+  if (reply === null) return { ok: false, why: 'nothing answers' };
+  if (reply.includes('+PONG')) return { ok: true };
+  return { ok: false, why: `answered ${JSON.stringify(reply.trim().slice(0, 200))}` };
+}
+
+async function redisMaxmemoryPolicy(target) {
+  const reply = await redisTalk(target, [resp(['CONFIG', 'GET', 'maxmemory-policy'])], (b) => /maxmemory-policy\r\n\$\d+\r\n[^\r]*\r\n/.test(b) || /(^|\r\n)-/.test(b));
+  const m = reply && /maxmemory-policy\r\n\$\d+\r\n([^\r]*)\r\n/.exec(reply);
+  return m ? m[1] : null;
+}
+
+const redisTarget = parseRedisUrl(REDIS_URL);
+if (redisTarget === null) {
+  problems++;
+  log(`REDIS_URL=${REDIS_URL} is not a redis://host:port URL`);
+} else {
+  let ping = await redisPing(redisTarget);
+  const isLocalDefault = ['127.0.0.1', 'localhost', '::1'].includes(redisTarget.host) && redisTarget.port === 6379;
+  if (!ping.ok && ping.why === 'nothing answers' && isRoot && isLocalDefault && binaryPresent('/usr/bin/redis-server')) {
+    log(`no Redis at ${REDIS_URL}; starting one: redis-server ${REDIS_ARGS.map((a) => (a === '' ? '""' : a)).join(' ')}`);
+    mkdirSync('/var/lib/redis', { recursive: true });
+    mkdirSync('/var/log/redis', { recursive: true });
+    const bin = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : '/bin/redis-server';
+    if (run(bin, REDIS_ARGS)) {
+      for (let i = 0; i < 50 && !(ping = await redisPing(redisTarget)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (!ping.ok) {
+    problems++;
+    log(`Redis at ${REDIS_URL}: ${ping.why} (expected +PONG to PING)`);
+    if (isLocalDefault) {
+      log(`start it:  ${sudo}mkdir -p /var/lib/redis /var/log/redis && ${sudo}redis-server ${REDIS_ARGS.map((a) => (a === '' ? '""' : a)).join(' ')}`);
+      if (!binaryPresent('/usr/bin/redis-server')) log(`(install it first:  ${sudo}apt-get install -y --no-install-recommends redis-server)`);
+    } else {
+      log('start that Redis, or point REDIS_URL at one that answers (unset it for redis://127.0.0.1:6379)');
+    }
+  } else {
+    // BullMQ needs Redis never to evict its keys.
+    const policy = await redisMaxmemoryPolicy(redisTarget);
+    if (policy === null) {
+      log(`warning: could not read maxmemory-policy from ${REDIS_URL} (CONFIG GET refused?); BullMQ needs noeviction`);
+    } else if (policy !== 'noeviction') {
+      log(`warning: Redis at ${REDIS_URL} has maxmemory-policy ${policy}; BullMQ needs noeviction (redis-cli CONFIG SET maxmemory-policy noeviction)`);
+    }
+  }
+}
 
 if (problems > 0) {
   log(`${problems} problem(s) above; fix them and re-run \`npm test\`.`);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { freePort } from './ports.js';
 
 export interface Prometheus {
@@ -11,17 +12,40 @@ export interface Prometheus {
   query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
 }
 
+export interface PrometheusOptions {
+  /** YAML of one rule file (`groups: [...]`), loaded through `rule_files`. */
+  rules?: string;
+  /** Alertmanager to send firing alerts to, e.g. `http://127.0.0.1:9093`. */
+  alertmanagerUrl?: string;
+  /** Rule evaluation interval; default 1. */
+  evaluationIntervalSec?: number;
+}
+
 const BIN = '/usr/bin/prometheus';
 
-/** A real Prometheus server (Debian package `prometheus`) on a loopback port scraping `targets` every second. */
-export async function startPrometheus(targets: string[]): Promise<Prometheus> {
+/**
+ * A real Prometheus server (Debian package `prometheus`) on a loopback port scraping `targets`
+ * every second; optionally evaluating `rules` and sending alerts to an Alertmanager.
+ */
+export async function startPrometheus(targets: string[], opts: PrometheusOptions = {}): Promise<Prometheus> {
   if (!existsSync(BIN)) throw new Error('prometheus not found: run `npm test` as root on Debian (it installs it), or: apt-get install -y prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'triage-prom-'));
   const port = await freePort();
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    ['global:', '  scrape_interval: 1s', '  scrape_timeout: 900ms', 'scrape_configs:', '  - job_name: lab', '    static_configs:', `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`].join('\n'),
-  );
+  const config: Record<string, unknown> = {
+    global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: `${opts.evaluationIntervalSec ?? 1}s` },
+    scrape_configs: [{ job_name: 'lab', static_configs: [{ targets }] }],
+  };
+  if (opts.rules !== undefined) {
+    writeFileSync(join(dir, 'rules.yml'), opts.rules);
+    config.rule_files = [join(dir, 'rules.yml')];
+  }
+  if (opts.alertmanagerUrl !== undefined) {
+    const am = new URL(opts.alertmanagerUrl);
+    config.alerting = {
+      alertmanagers: [{ scheme: am.protocol.replace(':', ''), ...(am.pathname !== '/' ? { path_prefix: am.pathname } : {}), static_configs: [{ targets: [am.host] }] }],
+    };
+  }
+  writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   const child = spawn(BIN, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
