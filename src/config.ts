@@ -173,9 +173,16 @@ export const ConfigSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 8080, shutdownTimeoutMs: 10_000, maxBodyBytes: 1024 * 1024 }),
     worker: z
-      .object({ concurrency: z.number().int().min(1).max(64).default(4), lockDurationMs: Duration.default(30_000), stalledIntervalMs: Duration.default(30_000), shutdownTimeoutMs: Duration.default(30_000) })
+      .object({
+        concurrency: z.number().int().min(1).max(64).default(4),
+        lockDurationMs: Duration.default(30_000),
+        stalledIntervalMs: Duration.default(30_000),
+        shutdownTimeoutMs: Duration.default(30_000),
+        metricsPort: z.number().int().min(0).max(65535).optional().describe('serve /metrics and /healthz of this worker on this port (127.0.0.1 unless metricsHost)'),
+        metricsHost: z.string().default('127.0.0.1'),
+      })
       .strict()
-      .default({ concurrency: 4, lockDurationMs: 30_000, stalledIntervalMs: 30_000, shutdownTimeoutMs: 30_000 }),
+      .default({ concurrency: 4, lockDurationMs: 30_000, stalledIntervalMs: 30_000, shutdownTimeoutMs: 30_000, metricsHost: '127.0.0.1' }),
     webhooks: z
       .object({
         alertmanager: z.object({ auth: WebhookAuthSchema }).strict().optional(),

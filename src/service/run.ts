@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Settings } from '../config.js';
 import { InputError, TriageError } from '../core/errors.js';
@@ -113,8 +114,33 @@ export async function runWorker(settings: Settings, signal: AbortSignal, log: Lo
       if (final) void store.update(id, { status: 'failed', error: err.message }).catch(() => undefined);
     },
   });
-  log.info({ concurrency: cfg.worker.concurrency, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix }, 'worker started');
+  // A worker's own counters (investigations by outcome, step durations) on its own port.
+  let metricsServer: Server | null = null;
+  if (cfg.worker.metricsPort !== undefined) {
+    metricsServer = createServer((req, res) => {
+      void (async () => {
+        if (req.url === '/metrics') {
+          const text = await metrics.registry.metrics();
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        } else if (req.url === '/healthz') {
+          const ok = await store.ping();
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ok, redis: ok ? 'up' : 'down' }));
+        } else {
+          res.writeHead(404).end();
+        }
+      })();
+    });
+    const srv = metricsServer;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(cfg.worker.metricsPort, cfg.worker.metricsHost, () => resolve());
+    });
+  }
+  log.info({ concurrency: cfg.worker.concurrency, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix, metricsPort: cfg.worker.metricsPort ?? null }, 'worker started');
   await waitForSignal(signal);
+  metricsServer?.close();
   log.info({ deadlineMs: cfg.worker.shutdownTimeoutMs }, 'shutting down');
   const timer = setTimeout(() => runs.abort(), cfg.worker.shutdownTimeoutMs).unref();
   await worker.close(cfg.worker.shutdownTimeoutMs);

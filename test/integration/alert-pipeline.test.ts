@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 // The alert pipeline end to end, with real parts on loopback: the db-pool lab breaks, a real
 // Prometheus scraping it fires FdUsageHigh, a real Alertmanager posts the webhook (bearer token)
 // to `triage serve`, which opens an incident in Redis and queues the investigation; a
@@ -60,6 +61,7 @@ describe('alert pipeline: lab → Prometheus → Alertmanager → serve → work
   let am: Alertmanager;
   let serve: ServeProcess;
   let worker: WorkerProcess;
+  let workerMetricsPort = 0;
   let dir: string;
   let configPath: string;
   let labPort: number;
@@ -86,7 +88,7 @@ describe('alert pipeline: lab → Prometheus → Alertmanager → serve → work
         services: { checkout: { port: labPort, instances: ['lab-1'] } },
         redis: { url: REDIS_URL, prefix },
         server: { host: '127.0.0.1', port: await freePort() },
-        worker: { concurrency: 2, lockDurationMs: 5000, stalledIntervalMs: 2000 },
+        worker: { concurrency: 2, lockDurationMs: 5000, stalledIntervalMs: 2000, metricsPort: (workerMetricsPort = await freePort()) },
         webhooks: { alertmanager: { auth: { type: 'bearer', token } } },
         routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset', target: { instanceLabel: 'instance' } }],
         // Ten probes: about one in five is accepted while the service is out of descriptors.
@@ -208,6 +210,23 @@ describe('alert pipeline: lab → Prometheus → Alertmanager → serve → work
     const all = await incidents();
     expect(all.filter((i) => i.target === target)).toHaveLength(1);
     expect(all).toHaveLength(1);
+
+    // Both processes account for it on /metrics.
+    const serveMetrics = await (await fetch(`${serve.url}/metrics`)).text();
+    expect(serveMetrics).toMatch(/triage_webhook_requests_total\{source="alertmanager",result="accepted"\} [1-9]/);
+    expect(serveMetrics).toMatch(/triage_incidents\{status="diagnosed"\} 1/);
+    expect(serveMetrics).toMatch(/triage_queue_depth 0/);
+    const workerMetrics = await (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).text();
+    expect(workerMetrics).toMatch(/triage_investigations_total\{outcome="db-pool-saturation"\} 1/);
+    expect(workerMetrics).toMatch(/triage_step_duration_seconds_count\{step="fds",status="ok"\} 1/);
+
+    // The same incident for a human at a terminal.
+    const text = await new Promise<string>((resolve) =>
+      execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'incident', first.id, '--config', configPath], (_e, out) => resolve(out)),
+    );
+    expect(text).toMatch(new RegExp(`${first.id} diagnosed — connreset on ${target.replace(/[.]/g, '\\.')}`));
+    expect(text).toMatch(/investigation-started/);
+    expect(text).toMatch(/db-pool-saturation/);
 
     console.log(`alert pipeline: incident after ${createdAfterMs} ms, diagnosed after ${diagnosedAfterMs} ms after the lab started`);
   }, 240_000);
