@@ -28,7 +28,11 @@ const settings: Settings = {
   config: ConfigSchema.parse({
     hosts: { 'host-35': { address: '10.0.0.35', ssh: { user: 'triage', agent: true, hostKey: { acceptNew: true } } } },
     services: { checkout: { port: 2133, instances: ['host-35'] } },
-    webhooks: { alertmanager: { auth: { type: 'bearer', token: TOKEN } }, grafana: { auth: { type: 'hmac', secret: 'grafana-secret' } } },
+    webhooks: {
+      alertmanager: { auth: { type: 'bearer', token: TOKEN } },
+      grafana: { auth: { type: 'hmac', secret: 'grafana-secret' } },
+      generic: { auth: { type: 'basic', username: 'monitor', password: 'pw' }, mapping: { alerts: 'events', fingerprint: 'id', status: 'state', startsAt: 'since', labels: 'tags', annotations: 'notes' } },
+    },
     routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
   }),
 };
@@ -155,8 +159,35 @@ describe('triage serve: webhooks', () => {
     expect(text).toMatch(/triage_alerts_total\{outcome="unrouted"\} 1/);
   });
 
+  it('takes Grafana alerts signed with HMAC and a timestamp, and refuses tampered or replayed ones', async () => {
+    const { createHmac } = await import('node:crypto');
+    const body = JSON.stringify({
+      receiver: 'triage', status: 'firing', orgId: 1, version: '1', title: '[FIRING:1] FdUsageHigh', state: 'alerting', message: 'fds', groupKey: 'g', truncatedAlerts: 0,
+      groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://grafana:3000/',
+      alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: 'host-35:2133' }, annotations: {}, startsAt: '2026-11-25T06:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'g1', dashboardURL: '', panelURL: '', values: { A: 0.93 }, valueString: "[ var='A' value=0.93 ]" }],
+    });
+    const sign = (ts: number, b: string) => ({ 'X-Grafana-Alerting-Signature': createHmac('sha256', 'grafana-secret').update(`${ts}:${b}`).digest('hex'), 'X-Grafana-Alerting-Signature-Timestamp': String(ts) });
+    const ts = Math.floor(Date.now() / 1000);
+    expect((await post('/webhooks/grafana', body.replace('0.93', '0.10'), sign(ts, body))).status).toBe(401);
+    expect((await post('/webhooks/grafana', body, sign(ts - 3600, body))).status).toBe(401);
+    const ok = await post('/webhooks/grafana', body, sign(ts, body));
+    expect(ok.status).toBe(200);
+    const got = (await ok.json()) as { incidents: { target: string; created: boolean }[] };
+    expect(got.incidents).toEqual([expect.objectContaining({ target: 'host-35:2133', created: true })]);
+    const inc = (await store.list({ open: true }))[0];
+    expect(inc?.trigger).toEqual({ kind: 'alert', source: 'grafana', alertname: 'FdUsageHigh' });
+  });
+
+  it('takes any system\'s alerts through the generic webhook with a field mapping and basic auth', async () => {
+    const body = { events: [{ id: 'gen-1', state: 'TRIGGERED', since: '2026-11-25T06:05:00Z', tags: { alertname: 'FdUsageHigh', instance: 'host-35:2133' }, notes: {} }] };
+    expect((await post('/webhooks/generic', body, { authorization: `Basic ${Buffer.from('monitor:nope').toString('base64')}` })).status).toBe(401);
+    const res = await post('/webhooks/generic', body, { authorization: `Basic ${Buffer.from('monitor:pw').toString('base64')}` });
+    expect(res.status).toBe(200);
+    const inc = (await store.list({ open: true }))[0];
+    expect(inc?.alerts.map((a) => a.fingerprint)).toContain('gen-1');
+  });
+
   it('routes that are not configured answer 404', async () => {
-    expect((await post('/webhooks/generic', {})).status).toBe(404);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
   });
 });
