@@ -13,6 +13,7 @@ import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
 import { RedisIncidentStore } from './integrations/store/redis.js';
 import { runServe, runWorker } from './service/run.js';
+import { runShell } from './integrations/chat/shell.js';
 
 async function openStore(url: string, prefix: string): Promise<RedisIncidentStore> {
   const store = new RedisIncidentStore(url, prefix);
@@ -149,6 +150,15 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         onEvent: new ProgressView(io.err, io.isTTY, style),
       });
       io.out(o.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report, style)}\n`);
+    });
+
+  program
+    .command('shell')
+    .description('the Slack conversation in a terminal: type "@triage connreset 127.0.0.1:2133", "status", "help"')
+    .option('--local', 'investigate on this machine instead of over SSH', false)
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .action(async (o: { local: boolean; config?: string }) => {
+      await runShell({ settings: settingsFor(o.config), local: o.local || o.config === undefined, input: process.stdin, write: io.out, style, signal });
     });
 
   program

@@ -208,6 +208,19 @@ export const ConfigSchema = z
       .strict()
       .default({}),
     routes: z.array(RouteSchema).default([]),
+    slack: z
+      .object({
+        mode: z.enum(['http', 'socket']).default('http').describe('http: events on serve\'s port at /slack/events; socket: Socket Mode (app-level token), for bots behind a firewall'),
+        botToken: Secret.describe('xoxb-…'),
+        signingSecret: Secret.optional().describe('http mode'),
+        appToken: Secret.optional().describe('socket mode: xapp-…'),
+        apiUrl: z.string().url().optional().describe('Slack Web API base URL; only for tests against an emulator'),
+        alertChannel: z.string().regex(/^[A-Z0-9]{6,}$/, 'expected a channel id like C0123456').optional().describe('where alert-triggered incidents open their thread'),
+        progressEditIntervalMs: z.number().int().min(0).default(1000).describe('at most one edit of the progress message this often (chat.update is rate limited)'),
+      })
+      .strict()
+      .refine((s) => (s.mode === 'http' ? s.signingSecret !== undefined : s.appToken !== undefined), { message: 'http mode needs signingSecret; socket mode needs appToken' })
+      .optional(),
     diagnosis: z
       .object({ thresholds: ThresholdsSchema.partial().default({}).describe('overrides of the rules\' named thresholds') })
       .strict()
@@ -363,6 +376,12 @@ function resolveSecrets(config: Config, env: Env): string[] {
     if (a.type === 'bearer') a.token = resolve(a.token, `webhooks.${name}.auth.token`);
     else if (a.type === 'basic') a.password = resolve(a.password, `webhooks.${name}.auth.password`);
     else a.secret = resolve(a.secret, `webhooks.${name}.auth.secret`);
+  }
+  const slack = config.slack;
+  if (slack) {
+    slack.botToken = resolve(slack.botToken, 'slack.botToken');
+    if (slack.signingSecret) slack.signingSecret = resolve(slack.signingSecret, 'slack.signingSecret');
+    if (slack.appToken) slack.appToken = resolve(slack.appToken, 'slack.appToken');
   }
   return missing;
 }

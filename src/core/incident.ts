@@ -1,7 +1,21 @@
 import type { Report } from '../engine/report.js';
 
 /** What started an incident. */
-export type Trigger = { kind: 'alert'; source: 'alertmanager' | 'grafana' | 'generic'; alertname: string } | { kind: 'cli' } | { kind: 'mention'; user: string };
+export type Trigger =
+  | { kind: 'alert'; source: 'alertmanager' | 'grafana' | 'generic'; alertname: string }
+  | { kind: 'cli' }
+  | { kind: 'mention'; user: string; channel: string }
+  | { kind: 'slash'; user: string; channel: string }
+  | { kind: 'shell' };
+
+/** The chat thread an incident reports to, and its progress message there. */
+export interface IncidentThread {
+  channel: string;
+  /** The thread's root message. */
+  ts: string;
+  /** The message edited as steps finish. */
+  progressTs?: string;
+}
 
 export type IncidentStatus = 'open' | 'investigating' | 'diagnosed' | 'failed' | 'resolved';
 
@@ -43,6 +57,7 @@ export interface Incident {
   createdAt: string;
   updatedAt: string;
   alerts: AlertRef[];
+  thread?: IncidentThread;
   /** Set when the investigation failed: the one-line reason. */
   error?: string;
   report?: Report;

@@ -10,6 +10,10 @@ import { event, type IncidentStore } from '../integrations/store/store.js';
 import { createLogger, type Logger } from '../log.js';
 import { getRunbook } from '../runbooks/index.js';
 import { Metrics } from './metrics.js';
+import { Conversation, describeTarget, ThreadReporter } from '../integrations/chat/conversation.js';
+import { createSlackApp, type SlackApp } from '../integrations/slack/app.js';
+import { longEvidence } from '../integrations/slack/blocks.js';
+import { SlackChat } from '../integrations/slack/chat.js';
 import { createTriageServer } from './serve.js';
 
 /** Errors that a retry cannot fix: the incident fails with the reason at once. */
@@ -35,7 +39,26 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
       return by;
     },
   });
-  const server = createTriageServer({ settings, store, queue, metrics, log });
+  let slackApp: SlackApp | null = null;
+  let chat: SlackChat | undefined;
+  if (cfg.slack) {
+    const slack = cfg.slack;
+    chat = new SlackChat({ botToken: slack.botToken, ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}) });
+    const conversation = new Conversation({ settings, store, chat, launch: (inc) => queue.enqueue(inc.id) });
+    slackApp = createSlackApp({
+      mode: slack.mode,
+      botToken: slack.botToken,
+      ...(slack.signingSecret ? { signingSecret: slack.signingSecret } : {}),
+      ...(slack.appToken ? { appToken: slack.appToken } : {}),
+      ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}),
+      claimEvent: (id) => store.claimOnce(`slack-event:${id}`, 3600),
+      onSaid: (said) => conversation.onSaid(said),
+      onError: (err, where) => log.error({ err: err.message, where }, 'slack handler failed'),
+    });
+    await slackApp.start();
+    log.info({ mode: slack.mode }, 'slack connected');
+  }
+  const server = createTriageServer({ settings, store, queue, metrics, log, ...(slackApp?.requestListener ? { slackListener: slackApp.requestListener } : {}), ...(chat ? { chat } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.server.port, cfg.server.host, () => resolve());
@@ -48,6 +71,7 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
   server.closeIdleConnections();
   await Promise.race([closed, new Promise((r) => setTimeout(r, cfg.server.shutdownTimeoutMs).unref())]);
   server.closeAllConnections();
+  await slackApp?.stop().catch(() => undefined);
   await queue.close().catch(() => undefined);
   await store.close();
 }
@@ -62,6 +86,13 @@ export async function investigateIncident(incidentId: string, attempt: number, d
     return;
   }
   const who = `${hostname()}/${process.pid}`;
+  const slack = settings.config.slack;
+  const reporter =
+    inc.thread && slack
+      ? new ThreadReporter(new SlackChat({ botToken: slack.botToken, ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}) }), inc.thread, `${describeTarget(settings, parseTarget(inc.target))} — runbook ${inc.runbook}`, slack.progressEditIntervalMs, (err) =>
+          log.warn({ incident: incidentId, err: err.message }, 'slack update failed'),
+        )
+      : null;
   await store.update(incidentId, { status: 'investigating' }, event('investigation-started', `attempt ${attempt} on worker ${who}`, new Date(), { worker: who, attempt }));
   try {
     const report = await investigate({
@@ -71,6 +102,7 @@ export async function investigateIncident(incidentId: string, attempt: number, d
       local: false,
       ...(deps.signal ? { signal: deps.signal } : {}),
       onEvent: (e) => {
+        reporter?.onEvent(e);
         if (e.type !== 'step-finished') return;
         deps.metrics.stepDuration.observe({ step: e.step, status: e.outcome.status }, e.outcome.durationMs / 1000);
         void store
@@ -82,9 +114,11 @@ export async function investigateIncident(incidentId: string, attempt: number, d
     const root = report.diagnosis.rootCause;
     await store.update(incidentId, { status: 'diagnosed', report }, event('diagnosed', root ? `${root.id} (${Math.round(root.confidence * 100)}%): ${report.diagnosis.chain.join(' → ')}` : 'no root cause found', new Date(), { rootCause: root?.id ?? null }));
     deps.metrics.investigations.inc({ outcome: root ? root.id : 'undiagnosed' });
+    await reporter?.finish(report, incidentId, longEvidence({ kind: 'findings', step: 'all', findings: report.findings })).catch((err: Error) => log.warn({ err: err.message }, 'slack report failed'));
     log.info({ incident: incidentId, rootCause: root?.id, chain: report.diagnosis.chain }, 'diagnosed');
   } catch (err) {
     if (err instanceof TriageError && PERMANENT.has(err.code)) {
+      await reporter?.fail(err.message).catch(() => undefined);
       await store.update(incidentId, { status: 'failed', error: err.message }, event('investigation-failed', err.message, new Date(), { code: err.code }));
       deps.metrics.investigations.inc({ outcome: 'failed' });
       throw new PermanentFailure(err.message);

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { ChatAdapter } from '../integrations/chat/adapter.js';
 import type { Settings } from '../config.js';
 import type { AlertRef } from '../core/incident.js';
 import { checkAuth, parseAlertmanager, parseGeneric, parseGrafana, routeAlert } from '../integrations/alerts/index.js';
@@ -9,6 +10,10 @@ import type { Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
 
 export interface ServeDeps {
+  /** Slack's HTTP receiver (Bolt), for paths under /slack/. */
+  slackListener?: RequestListener;
+  /** Where alert-triggered incidents open their thread (slack.alertChannel). */
+  chat?: ChatAdapter;
   settings: Settings;
   store: IncidentStore;
   queue: InvestigationQueue;
@@ -68,6 +73,27 @@ export function createTriageServer(deps: ServeDeps): Server {
   const now = deps.now ?? (() => new Date());
   const cfg = settings.config;
 
+  const say = async (thread: { channel: string; ts: string }, text: string) => {
+    try {
+      await deps.chat?.post(thread.channel, { kind: 'text', text }, thread.ts);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'slack post failed');
+    }
+  };
+  /** An alert-triggered incident gets a root message in the alert channel; its thread carries the rest. */
+  const openAlertThread = async (incidentId: string, runbook: string, target: string, alert: AlertEvent) => {
+    const channel = cfg.slack?.alertChannel;
+    if (!deps.chat || !channel) return;
+    try {
+      const root = await deps.chat.post(channel, { kind: 'text', text: `:rotating_light: ${alert.labels.alertname ?? 'alert'} on ${target} — incident ${incidentId}, runbook ${runbook}` });
+      const progress = await deps.chat.post(channel, { kind: 'progress', title: `${target} — runbook ${runbook}`, steps: [] }, root.ts);
+      await store.update(incidentId, { thread: { channel: root.channel, ts: root.ts, progressTs: progress.ts } });
+    } catch (err) {
+      // Slack being down must not lose the alert: the incident goes on without a thread.
+      log.warn({ err: (err as Error).message, incident: incidentId }, 'could not open the Slack thread');
+    }
+  };
+
   const handleWebhook = async (source: Source, req: IncomingMessage): Promise<{ status: number; body: unknown }> => {
     const hook = cfg.webhooks[source];
     if (!hook) throw new HttpError(404, `webhook ${source} is not configured (webhooks.${source} in the config)`);
@@ -107,6 +133,8 @@ export function createTriageServer(deps: ServeDeps): Server {
       metrics.alerts.inc({ outcome: res.created ? 'created' : res.duplicate ? 'duplicate' : 'joined' });
       // Enqueue while the incident has not started: the job id is the incident id, so a retried
       // delivery after a failed enqueue (Redis down) enqueues it, and a repeated one does nothing.
+      if (res.created) await openAlertThread(res.incident.id, route.runbook, target, alert);
+      else if (!res.duplicate && res.incident.thread) void say(res.incident.thread, `Another alert joined: ${alert.labels.alertname ?? ''} ${alert.fingerprint} (${alert.startsAt})`);
       if (res.incident.status === 'open') {
         await queue.enqueue(res.incident.id);
         if (res.created) await store.append(res.incident.id, event('investigation-queued', `${route.runbook} on ${target} queued`, now()));
@@ -125,6 +153,9 @@ export function createTriageServer(deps: ServeDeps): Server {
         if (req.method === 'GET' && route === '/healthz') {
           const redis = await store.ping();
           return send(res, redis ? 200 : 503, { ok: redis, redis: redis ? 'up' : 'down' });
+        }
+        if (route.startsWith('/slack/') && deps.slackListener) {
+          return deps.slackListener(req, res);
         }
         if (req.method === 'GET' && route === '/metrics') {
           return send(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);

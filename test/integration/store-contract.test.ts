@@ -78,6 +78,12 @@ function contract(name: string, make: () => Promise<IncidentStore>) {
       const ids = (await s.list()).map((i) => i.id);
       expect(ids.indexOf(b.incident.id)).toBeLessThan(ids.indexOf(a.incident.id));
       expect(await s.get('inc-nope')).toBeNull();
+      const threaded = await s.update(b.incident.id, { thread: { channel: 'C1', ts: '1764050000.000100', progressTs: '1764050000.000200' } });
+      expect(threaded?.thread).toEqual({ channel: 'C1', ts: '1764050000.000100', progressTs: '1764050000.000200' });
+      expect(await s.claimOnce(`ev-${b.incident.id}`, 60)).toBe(true);
+      expect(await s.claimOnce(`ev-${b.incident.id}`, 60)).toBe(false);
+      await s.recordUnrouted({ at: 'x', source: 'alertmanager', fingerprint: 'u9', labels: {}, reason: 'no route' });
+      expect((await s.listUnrouted(1))[0]?.fingerprint).toBe('u9');
       expect(await s.ping()).toBe(true);
       await s.close();
     });

@@ -95,6 +95,16 @@ export class MemoryIncidentStore implements IncidentStore {
     return clone(inc);
   }
 
+  private readonly claims = new Map<string, number>();
+
+  async claimOnce(key: string, ttlSec: number): Promise<boolean> {
+    const now = Date.now();
+    const until = this.claims.get(key);
+    if (until !== undefined && until > now) return false;
+    this.claims.set(key, now + ttlSec * 1000);
+    return true;
+  }
+
   async ping(): Promise<boolean> {
     return true;
   }

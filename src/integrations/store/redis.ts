@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AlertRef, Incident, IncidentStatus, TimelineEvent, Trigger } from '../../core/incident.js';
+import type { AlertRef, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
 import { alertKey, event, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
@@ -183,6 +183,7 @@ export class RedisIncidentStore implements IncidentStore {
     if (patch.status) fields.status = patch.status;
     if (patch.error !== undefined) fields.error = patch.error;
     if (patch.report) fields.report = JSON.stringify(patch.report);
+    if (patch.thread) fields.thread = JSON.stringify(patch.thread);
     const m = this.redis.multi().hset(this.k('incident', id), fields);
     if (e) m.rpush(this.k('timeline', id), JSON.stringify(e));
     await m.exec();
@@ -195,6 +196,10 @@ export class RedisIncidentStore implements IncidentStore {
       }
     }
     return this.get(id);
+  }
+
+  async claimOnce(key: string, ttlSec: number): Promise<boolean> {
+    return (await this.redis.set(this.k('claim', key), '1', 'EX', ttlSec, 'NX')) === 'OK';
   }
 
   async ping(): Promise<boolean> {
@@ -222,6 +227,7 @@ function toIncident(h: Record<string, string>, alerts: string[]): Incident {
     alerts: alerts.map((a) => JSON.parse(a) as AlertRef).sort((a, b) => (a.startsAt < b.startsAt ? -1 : 1)),
   };
   if (h.error) inc.error = h.error;
+  if (h.thread) inc.thread = JSON.parse(h.thread) as IncidentThread;
   if (h.report) inc.report = JSON.parse(h.report) as Report;
   return inc;
 }

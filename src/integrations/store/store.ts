@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AlertRef, Incident, IncidentStatus, TimelineEvent, Trigger } from '../../core/incident.js';
+import type { AlertRef, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
 
 export interface OpenInput {
@@ -21,6 +21,7 @@ export interface OpenResult {
 
 export interface IncidentPatch {
   status?: IncidentStatus;
+  thread?: IncidentThread;
   error?: string;
   report?: Report;
 }
@@ -54,6 +55,8 @@ export interface IncidentStore {
   timeline(id: string): Promise<TimelineEvent[]>;
   append(id: string, event: TimelineEvent): Promise<void>;
   update(id: string, patch: IncidentPatch, event?: TimelineEvent): Promise<Incident | null>;
+  /** True the first time `key` is claimed within `ttlSec` (deduplicates Slack redeliveries by event_id). */
+  claimOnce(key: string, ttlSec: number): Promise<boolean>;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
