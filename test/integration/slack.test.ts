@@ -139,12 +139,17 @@ describe('Slack: mention the bot, the findings arrive in the thread', () => {
   });
 
   it('a 429 from Slack is honoured and the message still arrives', async () => {
-    slack.rateLimit('chat.postMessage', 1, 1);
-    const mention = nextTs();
-    await sendEvent(events, SECRET, { type: 'app_mention', user: 'U0DAVE', text: '<@U0TRIAGE> status', ts: mention, channel: CHANNEL });
-    await until('the status reply after the rate limit', () => slack.ephemerals.some((e) => e.user === 'U0DAVE'), 10_000);
-    const limited = slack.callsTo('chat.postEphemeral');
-    expect(limited.length).toBeGreaterThan(0);
+    slack.rateLimit('chat.postEphemeral', 1, 1);
+    const before = slack.callsTo('chat.postEphemeral').length;
+    await sendEvent(events, SECRET, { type: 'app_mention', user: 'U0DAVE', text: '<@U0TRIAGE> status', ts: nextTs(), channel: CHANNEL });
+    await until('the status reply after the rate limit', () => slack.ephemerals.some((e) => e.user === 'U0DAVE'), 15_000);
+    const calls = slack.callsTo('chat.postEphemeral').slice(before);
+    expect(calls.map((c) => c.status)).toEqual([429, 200]);
+    // The retry waited out Retry-After (1 s), by the emulator's clock.
+    expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+    const reply = slack.ephemerals.find((e) => e.user === 'U0DAVE');
+    expect(`${reply?.text} ${JSON.stringify(reply?.blocks)}`).toMatch(/Open incidents/);
+    expect(`${reply?.text} ${JSON.stringify(reply?.blocks)}`).toMatch(/archives\/C0INCIDENT\/p\d+/);
   });
 
   it('an alert opens its thread in the alert channel; a storm adds a line, not a new thread', async () => {

@@ -52,7 +52,12 @@ export class Conversation {
         return privately({ kind: 'text', text: Object.values(RUNBOOKS).map((r) => `${r.id}: ${r.description} (steps: ${r.steps.map((s) => s.id).join(', ')})`).join('\n') });
       case 'status': {
         const open = await store.list({ open: true, limit: 20 });
-        const lines = open.map((i) => `${i.id} ${i.status} ${i.runbook} ${i.target}${i.thread ? ` (thread ${i.thread.channel}/${i.thread.ts})` : ''}${i.report?.diagnosis.rootCause ? `: ${i.report.diagnosis.rootCause.id}` : ''}`);
+        const lines = await Promise.all(
+          open.map(async (i) => {
+            const link = i.thread ? ((await chat.link?.(i.thread)) ?? `thread ${i.thread.channel}/${i.thread.ts}`) : null;
+            return `${i.id} ${i.status} ${i.runbook} ${i.target}${i.report?.diagnosis.rootCause ? `: ${i.report.diagnosis.rootCause.id}` : ''}${link ? ` ${link}` : ''}`;
+          }),
+        );
         return privately({ kind: 'text', text: lines.length ? `Open incidents:\n${lines.join('\n')}` : 'No open incidents.' });
       }
       case 'incident': {

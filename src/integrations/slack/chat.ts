@@ -42,6 +42,18 @@ export class SlackChat implements ChatAdapter {
     await this.client.chat.postEphemeral({ channel, user, text, blocks: blocks as never, ...(threadTs ? { thread_ts: threadTs } : {}) });
   }
 
+  private teamUrl: Promise<string | null> | null = null;
+
+  /** `https://<workspace>.slack.com/archives/<channel>/p<ts without the dot>`; the workspace URL comes from auth.test, once. */
+  async link(thread: ThreadRef): Promise<string | null> {
+    this.teamUrl ??= this.client.auth.test().then(
+      (r) => (typeof r.url === 'string' ? r.url.replace(/\/?$/, '/') : null),
+      () => null,
+    );
+    const base = await this.teamUrl;
+    return base ? `${base}archives/${thread.channel}/p${thread.ts.replace('.', '')}` : null;
+  }
+
   async upload(thread: ThreadRef, file: Attachment): Promise<void> {
     await this.client.files.uploadV2({ channel_id: thread.channel, thread_ts: thread.ts, filename: file.filename, title: file.title, content: file.content });
   }
