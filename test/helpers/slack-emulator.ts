@@ -17,6 +17,7 @@
  * `text` ≤ 40,000 chars (`msg_too_long`), token must match (`invalid_auth`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 
 export interface RecordedCall {
@@ -75,6 +76,12 @@ export interface ResponseUrlPost {
 export interface SlackEmulator {
   /** 'http://127.0.0.1:PORT/api/' — pass as slackApiUrl */
   apiUrl: string;
+  /** The app-level token (`xapp-…`) Socket Mode clients open their connection with. */
+  appToken: string;
+  /** Socket Mode: resolves when a client has connected and been sent `hello`. */
+  socketConnected(timeoutMs: number): Promise<void>;
+  /** Socket Mode: sends an envelope (`events_api`, `slash_commands`, `interactive`); resolves with the client's ack. */
+  socketSend(type: 'events_api' | 'slash_commands' | 'interactive', payload: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** 'xoxb-test-…' — the only token the emulator accepts (others get {ok:false,error:'invalid_auth'}) */
   botToken: string;
   botUserId: string;
@@ -316,6 +323,7 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
   const teamId = opts.teamId ?? 'T0TRIAGE';
   const botId = 'B0TRIAGEBOT';
   const botToken = `xoxb-test-${Math.random().toString(36).slice(2, 12)}`;
+  const appToken = `xapp-test-${Math.random().toString(36).slice(2, 12)}`;
 
   const calls: RecordedCall[] = [];
   const channels = new Map<string, EmulatedMessage[]>();
@@ -538,7 +546,9 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
     if (applyFault(method, args, res)) return;
     const handler = methods[method];
     let a: Answer;
-    if (!handler) {
+    if (method === 'apps.connections.open') {
+      a = token === appToken ? { status: 200, body: { ok: true, url: `${base.replace('http', 'ws')}/socket` } } : refuse(method, 'invalid_auth', 'apps.connections.open needs the app-level token');
+    } else if (!handler) {
       a = refuse(method, 'unknown_method', `no such method ${method}`);
     } else if (!token) {
       a = refuse(method, 'not_authed', 'no token');
@@ -628,6 +638,30 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
     });
   });
 
+  // Socket Mode: one WebSocket endpoint; every envelope the test sends waits for the client's ack.
+  const wss = new WebSocketServer({ noServer: true });
+  let socket: WebSocket | null = null;
+  let connected: () => void = () => {};
+  const connectedOnce = new Promise<void>((r) => (connected = r));
+  const acks = new Map<string, (ack: Record<string, unknown>) => void>();
+  server.on('upgrade', (req, sock, head) => {
+    if (!(req.url ?? '').startsWith('/socket')) return sock.destroy();
+    wss.handleUpgrade(req, sock, head, (ws) => {
+      socket = ws;
+      ws.on('message', (data) => {
+        try {
+          const msg = JSON.parse(String(data)) as { envelope_id?: string };
+          if (msg.envelope_id) acks.get(msg.envelope_id)?.(msg as Record<string, unknown>);
+        } catch {
+          /* not JSON: ignored */
+        }
+      });
+      ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'emulator' }, connection_info: { app_id: 'A0TRIAGE' } }));
+      connected();
+    });
+  });
+  let envelopeSeq = 0;
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -641,6 +675,21 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
   let responseSeq = 0;
   const emu: SlackEmulator = {
     apiUrl: `${base}/api/`,
+    appToken,
+    socketConnected: (timeoutMs) =>
+      Promise.race([connectedOnce, new Promise<void>((_, reject) => setTimeout(() => reject(new Error('no Socket Mode client connected')), timeoutMs))]),
+    socketSend: (type, payload) =>
+      new Promise((resolve, reject) => {
+        const ws = socket;
+        if (!ws) return reject(new Error('no Socket Mode client connected'));
+        const id = `env-${++envelopeSeq}`;
+        const t = setTimeout(() => reject(new Error(`no ack for ${id}`)), 5000);
+        acks.set(id, (ack) => {
+          clearTimeout(t);
+          resolve(ack);
+        });
+        ws.send(JSON.stringify({ envelope_id: id, type, accepts_response_payload: type !== 'events_api', payload, retry_attempt: 0, retry_reason: '' }));
+      }),
     botToken,
     botUserId,
     botId,
@@ -697,6 +746,8 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
       }),
     stop: () =>
       new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -39,7 +39,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     app = new App({ token: o.botToken, receiver, clientOptions, deferInitialization: true, logLevel: LogLevel.ERROR });
   } else {
     if (!o.appToken) throw new Error('slack.appToken is required in socket mode');
-    app = new App({ token: o.botToken, appToken: o.appToken, socketMode: true, clientOptions, deferInitialization: true, logLevel: LogLevel.ERROR });
+    // installerOptions.clientOptions reaches the Socket Mode client's apps.connections.open.
+    app = new App({ token: o.botToken, appToken: o.appToken, socketMode: true, clientOptions, installerOptions: { clientOptions }, deferInitialization: true, logLevel: LogLevel.ERROR });
   }
   const hand = (said: Said, where: string) => {
     void o.onSaid(said).catch((err: Error) => o.onError(err, where));
