@@ -169,6 +169,8 @@ export interface HistoryFacts {
 }
 
 export interface Facts {
+  /** A snapshot of the instance taken before an action destroys the evidence (steps/forensics.ts). */
+  forensics?: import('../steps/forensics.js').ForensicsFacts;
   history?: HistoryFacts;
   probe?: ProbeFacts;
   process?: ProcessFacts;
