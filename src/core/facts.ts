@@ -168,9 +168,33 @@ export interface HistoryFacts {
   first: SignalId | null;
 }
 
+/** One command of a forensic snapshot. */
+export interface ForensicsSection {
+  name: string;
+  /** The command as a shell would show it (nothing is ever run through a shell). */
+  command: string;
+  /** The command ran and exited 0. */
+  ok: boolean;
+  truncated: boolean;
+  lines: number;
+  /** Redacted, capped output. */
+  content: string;
+  /** Why the section is not ok: first stderr line, or why the command could not run. */
+  error?: string;
+}
+
+export interface ForensicsFacts {
+  pid: number;
+  /** ISO 8601, bot clock, when collection started. */
+  takenAt: string;
+  /** The host the commands ran on, as the user named it. */
+  host?: string;
+  sections: ForensicsSection[];
+}
+
 export interface Facts {
   /** A snapshot of the instance taken before an action destroys the evidence (steps/forensics.ts). */
-  forensics?: import('../steps/forensics.js').ForensicsFacts;
+  forensics?: ForensicsFacts;
   history?: HistoryFacts;
   probe?: ProbeFacts;
   process?: ProcessFacts;

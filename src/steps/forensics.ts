@@ -23,28 +23,8 @@ export const SECTION_MAX_BYTES = 4 * 1024 * 1024;
 export const MAX_THREADS = 64;
 export const DEFAULT_LOG_TAIL_LINES = 200;
 
-export interface ForensicsSection {
-  name: string;
-  /** The command as a shell would show it (nothing is ever run through a shell). */
-  command: string;
-  /** The command ran and exited 0. */
-  ok: boolean;
-  truncated: boolean;
-  lines: number;
-  /** Redacted, capped output. */
-  content: string;
-  /** Why the section is not ok: first stderr line, or why the command could not run. */
-  error?: string;
-}
-
-export interface ForensicsFacts {
-  pid: number;
-  /** ISO 8601, bot clock, when collection started. */
-  takenAt: string;
-  /** The host the commands ran on, as the user named it. */
-  host?: string;
-  sections: ForensicsSection[];
-}
+import type { ForensicsFacts, ForensicsSection } from '../core/facts.js';
+export type { ForensicsFacts, ForensicsSection };
 
 /** One command's outcome as collected; `failure` when it could not run at all. */
 interface RawSection {
