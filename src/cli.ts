@@ -14,6 +14,7 @@ import { getRunbook, RUNBOOKS } from './runbooks/index.js';
 import { RedisIncidentStore } from './integrations/store/redis.js';
 import { runServe, runWorker } from './service/run.js';
 import { runShell } from './integrations/chat/shell.js';
+import { draftPostmortem } from './postmortem/index.js';
 
 async function openStore(url: string, prefix: string): Promise<RedisIncidentStore> {
   const store = new RedisIncidentStore(url, prefix);
@@ -222,6 +223,26 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         io.out(`\n${style.bold('Timeline')}\n`);
         for (const e of timeline) io.out(`  ${e.at}  ${e.type.padEnd(22)} ${e.message}\n`);
         if (incident.report) io.out(`\n${renderReport(incident.report, style)}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('postmortem')
+    .description('draft the postmortem of an incident from its timeline, findings and diagnosis')
+    .argument('<id>')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'json']).default('md'))
+    .action(async (id: string, o: { config?: string; format: 'md' | 'json' }) => {
+      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${id.slice(0, 40)}" is not an incident id (inc-…)`);
+      const cfg = settingsFor(o.config).config;
+      const store = await openStore(cfg.redis.url, cfg.redis.prefix);
+      try {
+        const incident = await store.get(id);
+        if (!incident) throw new TriageError('not_found', `no incident ${id}`);
+        const pm = draftPostmortem({ incident, timeline: await store.timeline(id), now: new Date() });
+        io.out(o.format === 'json' ? `${JSON.stringify(pm.json, null, 2)}\n` : pm.markdown.endsWith('\n') ? pm.markdown : `${pm.markdown}\n`);
       } finally {
         await store.close();
       }

@@ -228,6 +228,18 @@ describe('alert pipeline: lab → Prometheus → Alertmanager → serve → work
     expect(text).toMatch(/investigation-started/);
     expect(text).toMatch(/db-pool-saturation/);
 
+    // And its postmortem draft, from the same store.
+    const md = await new Promise<string>((resolve) =>
+      execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'postmortem', first.id, '--config', configPath], (_e, out) => resolve(out)),
+    );
+    expect(md).toMatch(/^# Postmortem: connection reset by peer on checkout at lab-1:\d+/);
+    for (const section of ['Summary', 'Impact', 'Detection', 'Timeline', 'Investigation', 'Root cause', 'Stop-loss and resolution', 'Reproduction', 'Fix', 'Action items', 'Lessons']) {
+      expect(md, section).toMatch(new RegExp(`^## ${section}`, 'm'));
+    }
+    expect(md).toMatch(/db-pool-saturation → handler-blocked → close-wait-pileup → fd-exhaustion/);
+    expect(md).toMatch(/FdUsageHigh/);
+    expect(md).toMatch(/triage lab --scenario db-pool/);
+
     console.log(`alert pipeline: incident after ${createdAfterMs} ms, diagnosed after ${diagnosedAfterMs} ms after the lab started`);
   }, 240_000);
 });
