@@ -17,7 +17,7 @@ export interface IncidentThread {
   progressTs?: string;
 }
 
-export type IncidentStatus = 'open' | 'investigating' | 'diagnosed' | 'failed' | 'resolved';
+export type IncidentStatus = 'open' | 'investigating' | 'diagnosed' | 'failed' | 'mitigated' | 'resolved';
 
 /** A timestamped entry of the incident's timeline; `type` names what happened. */
 export interface TimelineEvent {
@@ -33,6 +33,17 @@ export interface TimelineEvent {
     | 'step-finished'
     | 'diagnosed'
     | 'investigation-failed'
+    | 'approval-requested'
+    | 'approval-given'
+    | 'approval-denied'
+    | 'approval-refused'
+    | 'approval-expired'
+    | 'action-refused'
+    | 'snapshot-taken'
+    | 'action-started'
+    | 'action-finished'
+    | 'recovery-verified'
+    | 'mitigated'
     | 'resolved';
   message: string;
   data?: Record<string, unknown>;
@@ -61,4 +72,23 @@ export interface Incident {
   /** Set when the investigation failed: the one-line reason. */
   error?: string;
   report?: Report;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'running' | 'done' | 'failed';
+
+/** A proposed action waiting for, or past, a human's decision. `hash` binds it to incident, action, target and argv. */
+export interface Approval {
+  hash: string;
+  incidentId: string;
+  action: { kind: 'quarantine' | 'unquarantine' | 'restart'; service: string; host: string; address: string; port: number; argv: string[] };
+  /** Who asked for the investigation (the two-person rule compares against it). */
+  requestedBy: string;
+  requestedAt: string;
+  expiresAt: string;
+  status: ApprovalStatus;
+  decidedBy?: string;
+  decidedAt?: string;
+  /** The chat message with the buttons; a click on any other message does not count. */
+  message?: { channel: string; ts: string };
+  outcome?: string;
 }

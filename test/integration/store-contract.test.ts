@@ -84,6 +84,18 @@ function contract(name: string, make: () => Promise<IncidentStore>) {
       expect(await s.claimOnce(`ev-${b.incident.id}`, 60)).toBe(false);
       await s.recordUnrouted({ at: 'x', source: 'alertmanager', fingerprint: 'u9', labels: {}, reason: 'no route' });
       expect((await s.listUnrouted(1))[0]?.fingerprint).toBe('u9');
+      const approval = { hash: `h${b.incident.id}`, incidentId: b.incident.id, action: { kind: 'restart' as const, service: 's', host: 'y', address: '10.0.0.9', port: 1, argv: ['kill', '42'] }, requestedBy: 'U1', requestedAt: 'x', expiresAt: 'y', status: 'pending' as const };
+      await s.putApproval(approval);
+      // A double click: exactly one of two concurrent transitions wins.
+      const both = await Promise.all([s.transitionApproval(approval.hash, 'pending', 'approved', { decidedBy: 'U2' }), s.transitionApproval(approval.hash, 'pending', 'approved', { decidedBy: 'U3' })]);
+      expect(both.filter((x) => x !== null)).toHaveLength(1);
+      expect((await s.getApproval(approval.hash))?.status).toBe('approved');
+      expect(await s.transitionApproval(approval.hash, 'pending', 'denied')).toBeNull();
+      expect(await s.getApproval('nope')).toBeNull();
+      expect(await s.bumpCounter(`c${b.incident.id}`, 60)).toBe(1);
+      expect(await s.bumpCounter(`c${b.incident.id}`, 60)).toBe(2);
+      expect(await s.getCounter(`c${b.incident.id}`)).toBe(2);
+      expect(await s.getCounter('never')).toBe(0);
       expect(await s.ping()).toBe(true);
       await s.close();
     });

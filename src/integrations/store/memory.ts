@@ -1,4 +1,4 @@
-import type { Incident, TimelineEvent } from '../../core/incident.js';
+import type { Approval, ApprovalStatus, Incident, TimelineEvent } from '../../core/incident.js';
 import { alertKey, event, isOpen, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
 /** The incident store of local mode: one process, nothing kept. Same contract as the Redis one. */
@@ -96,6 +96,37 @@ export class MemoryIncidentStore implements IncidentStore {
   }
 
   private readonly claims = new Map<string, number>();
+  private readonly approvals = new Map<string, Approval>();
+  private readonly counters = new Map<string, { n: number; until: number }>();
+
+  async putApproval(a: Approval): Promise<void> {
+    this.approvals.set(a.hash, structuredClone(a));
+  }
+
+  async getApproval(hash: string): Promise<Approval | null> {
+    const a = this.approvals.get(hash);
+    return a ? structuredClone(a) : null;
+  }
+
+  async transitionApproval(hash: string, from: ApprovalStatus, to: ApprovalStatus, patch: Partial<Approval> = {}): Promise<Approval | null> {
+    const a = this.approvals.get(hash);
+    if (!a || a.status !== from) return null;
+    Object.assign(a, patch, { status: to });
+    return structuredClone(a);
+  }
+
+  async bumpCounter(key: string, ttlSec: number): Promise<number> {
+    const now = Date.now();
+    const c = this.counters.get(key);
+    const next = c && c.until > now ? { n: c.n + 1, until: c.until } : { n: 1, until: now + ttlSec * 1000 };
+    this.counters.set(key, next);
+    return next.n;
+  }
+
+  async getCounter(key: string): Promise<number> {
+    const c = this.counters.get(key);
+    return c && c.until > Date.now() ? c.n : 0;
+  }
 
   async claimOnce(key: string, ttlSec: number): Promise<boolean> {
     const now = Date.now();

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AlertRef, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
+import type { AlertRef, Approval, ApprovalStatus, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
 import { alertKey, event, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
@@ -33,6 +33,25 @@ redis.call('RPUSH', P..':timeline:'..id, ARGV[5])
 return {id, 'created'}
 `;
 
+const TRANSITION_APPROVAL = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local a = cjson.decode(raw)
+if a.status ~= ARGV[1] then return false end
+local patch = cjson.decode(ARGV[3])
+for k, v in pairs(patch) do a[k] = v end
+a.status = ARGV[2]
+local out = cjson.encode(a)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+return out
+`;
+
+const BUMP = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;
+
 const RESOLVE_ALERT = `
 local P = ARGV[1]
 local id = redis.call('GET', KEYS[1])
@@ -57,6 +76,8 @@ return id
 type Commands = Redis & {
   triageOpenOrJoin(key: string, ...args: string[]): Promise<[string, 'created' | 'joined' | 'duplicate']>;
   triageResolveAlert(key: string, ...args: string[]): Promise<string | null>;
+  triageTransitionApproval(key: string, ...args: string[]): Promise<string | null>;
+  triageBump(key: string, ttl: string): Promise<number>;
 };
 
 /**
@@ -76,6 +97,8 @@ export class RedisIncidentStore implements IncidentStore {
     redis.on('error', onError);
     redis.defineCommand('triageOpenOrJoin', { numberOfKeys: 1, lua: OPEN_OR_JOIN });
     redis.defineCommand('triageResolveAlert', { numberOfKeys: 1, lua: RESOLVE_ALERT });
+    redis.defineCommand('triageTransitionApproval', { numberOfKeys: 1, lua: TRANSITION_APPROVAL });
+    redis.defineCommand('triageBump', { numberOfKeys: 1, lua: BUMP });
     this.redis = redis as Commands;
   }
 
@@ -196,6 +219,29 @@ export class RedisIncidentStore implements IncidentStore {
       }
     }
     return this.get(id);
+  }
+
+  async putApproval(a: Approval): Promise<void> {
+    // Kept a week: the audit trail is the timeline; the record is what a click is checked against.
+    await this.redis.set(this.k('approval', a.hash), JSON.stringify(a), 'EX', 7 * 24 * 3600);
+  }
+
+  async getApproval(hash: string): Promise<Approval | null> {
+    const raw = await this.redis.get(this.k('approval', hash));
+    return raw ? (JSON.parse(raw) as Approval) : null;
+  }
+
+  async transitionApproval(hash: string, from: ApprovalStatus, to: ApprovalStatus, patch: Partial<Approval> = {}): Promise<Approval | null> {
+    const out = await this.redis.triageTransitionApproval(this.k('approval', hash), from, to, JSON.stringify(patch));
+    return out ? (JSON.parse(out) as Approval) : null;
+  }
+
+  async bumpCounter(key: string, ttlSec: number): Promise<number> {
+    return Number(await this.redis.triageBump(this.k('counter', key), String(ttlSec)));
+  }
+
+  async getCounter(key: string): Promise<number> {
+    return Number((await this.redis.get(this.k('counter', key))) ?? 0);
   }
 
   async claimOnce(key: string, ttlSec: number): Promise<boolean> {

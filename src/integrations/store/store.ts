@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AlertRef, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
+import type { AlertRef, Approval, ApprovalStatus, Incident, IncidentStatus, IncidentThread, TimelineEvent, Trigger } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
 
 export interface OpenInput {
@@ -55,6 +55,13 @@ export interface IncidentStore {
   timeline(id: string): Promise<TimelineEvent[]>;
   append(id: string, event: TimelineEvent): Promise<void>;
   update(id: string, patch: IncidentPatch, event?: TimelineEvent): Promise<Incident | null>;
+  putApproval(a: Approval): Promise<void>;
+  getApproval(hash: string): Promise<Approval | null>;
+  /** Moves an approval from `from` to `to` atomically; null when it was not in `from` (decided already, double click). */
+  transitionApproval(hash: string, from: ApprovalStatus, to: ApprovalStatus, patch?: Partial<Approval>): Promise<Approval | null>;
+  /** Adds 1 to a counter that expires `ttlSec` after it was created; returns the new value. */
+  bumpCounter(key: string, ttlSec: number): Promise<number>;
+  getCounter(key: string): Promise<number>;
   /** True the first time `key` is claimed within `ttlSec` (deduplicates Slack redeliveries by event_id). */
   claimOnce(key: string, ttlSec: number): Promise<boolean>;
   /** True when the backing store answers. */
