@@ -4,6 +4,7 @@ import { resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError, TriageError } from './core/errors.js';
+import { SafetySchema } from './engine/actions.js';
 import { ThresholdsSchema } from './runbooks/connreset-rules.js';
 
 /** Names of hosts and services: what may appear in a target and, later, in a command template. */
@@ -221,6 +222,23 @@ export const ConfigSchema = z
       .strict()
       .refine((s) => (s.mode === 'http' ? s.signingSecret !== undefined : s.appToken !== undefined), { message: 'http mode needs signingSecret; socket mode needs appToken' })
       .optional(),
+    safety: SafetySchema.default(SafetySchema.parse({})),
+    approvals: z
+      .object({
+        approvers: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'expected a Slack user id like U0123ABCD')).default([]).describe('who may approve actions; nobody when empty'),
+        twoPersonRule: z.boolean().default(false).describe('the one who asked may not approve'),
+        ttlMinutes: z.number().int().min(1).max(24 * 60).default(15),
+      })
+      .strict()
+      .default({ approvers: [], twoPersonRule: false, ttlMinutes: 15 }),
+    recovery: z
+      .object({
+        timeoutMs: Duration.default(60_000).describe('give up verifying recovery after this'),
+        intervalMs: Duration.default(1000),
+        probes: z.number().int().min(1).max(20).default(3).describe('concurrent probes of a round; recovered when a whole round answers'),
+      })
+      .strict()
+      .default({ timeoutMs: 60_000, intervalMs: 1000, probes: 3 }),
     diagnosis: z
       .object({ thresholds: ThresholdsSchema.partial().default({}).describe('overrides of the rules\' named thresholds') })
       .strict()

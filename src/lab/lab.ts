@@ -35,6 +35,8 @@ export interface LabOptions {
   runAs?: string;
   /** progress lines for humans */
   onLine?: (line: string) => void;
+  /** Start the service again when it exits, as a service manager would (restart actions in tests). */
+  supervise?: boolean;
 }
 
 /** What a fresh probe client saw: the runbook's probe table, in short. */
@@ -389,6 +391,36 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
     say(`service pid ${service.pid} listening on ${host}:${port}, log dir ${logDir}`);
     serviceExit.then((info) => say(`service exited (${info})`), () => undefined);
   }
+  // `supervise`: like systemd's Restart=always — a service that exits (a restart action killed it)
+  // is started again, same settings, same port; the handle follows the new process.
+  let supervising = opts.supervise === true;
+  const respawn = (proc: ChildProcess) => {
+    proc.once('exit', () => {
+      if (!supervising) return;
+      setTimeout(() => {
+        if (!supervising) return;
+        const next = spawnNode('service', serviceJs, svcArgs, { nofile: settings.nofile, runAs: opts.runAs }, say, (line) => {
+          try {
+            const ev = JSON.parse(line) as { event?: string; pid?: number };
+            if (ev.event === 'listening' && typeof ev.pid === 'number') {
+              service.pid = ev.pid;
+              service.exited = false;
+              say(`service restarted: pid ${ev.pid}`);
+            }
+          } catch {
+            say(`service: ${line}`);
+          }
+        });
+        service.proc = next;
+        next.on('exit', (code, sig) => {
+          service.exited = !supervising;
+          service.exitInfo = sig ? `signal ${sig}` : `code ${code}`;
+        });
+        respawn(next);
+      }, 200);
+    });
+  };
+  if (supervising) respawn(svcProc);
 
   // ---- load
   let lastLoad: Record<string, number> = {};
@@ -520,6 +552,7 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      supervising = false;
       const kids = [load, service];
       for (const c of kids) {
         // signal the node process itself; a runuser wrapper exits when its child does
@@ -543,7 +576,10 @@ export async function startLab(opts: LabOptions): Promise<LabHandle> {
 
   return {
     scenario: scenario.id,
-    pid: service.pid,
+    // The current service process (a supervised lab gets a new one after a restart).
+    get pid() {
+      return service.pid;
+    },
     host,
     port,
     logDir,

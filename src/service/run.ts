@@ -4,7 +4,9 @@ import type { Settings } from '../config.js';
 import { InputError, TriageError } from '../core/errors.js';
 import { parseTarget } from '../core/target.js';
 import { investigate } from '../engine/investigate.js';
-import { createInvestigationQueue, PermanentFailure, startInvestigationWorker } from '../integrations/queue/investigations.js';
+import { ACTIONS, createInvestigationQueue, PermanentFailure, startInvestigationWorker } from '../integrations/queue/investigations.js';
+import { NodeNet } from '../integrations/net/node-net.js';
+import { decide, proposeActions, runApproved } from './actions.js';
 import { RedisIncidentStore } from '../integrations/store/redis.js';
 import { event, type IncidentStore } from '../integrations/store/store.js';
 import { createLogger, type Logger } from '../log.js';
@@ -41,6 +43,7 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
   });
   let slackApp: SlackApp | null = null;
   let chat: SlackChat | undefined;
+  const actionsQueue = createInvestigationQueue(cfg.redis.url, cfg.redis.prefix, ACTIONS);
   if (cfg.slack) {
     const slack = cfg.slack;
     chat = new SlackChat({ botToken: slack.botToken, ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}) });
@@ -53,6 +56,11 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
       ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}),
       claimEvent: (id) => store.claimOnce(`slack-event:${id}`, 3600),
       onSaid: (said) => conversation.onSaid(said),
+      onClick: async (click) => {
+        const d = await decide(click, { settings, store, chat: chat as SlackChat, net: new NodeNet(), log });
+        if (d.run) await actionsQueue.enqueue(click.hash);
+        return d.reply;
+      },
       onError: (err, where) => log.error({ err: err.message, where }, 'slack handler failed'),
     });
     await slackApp.start();
@@ -72,6 +80,7 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
   await Promise.race([closed, new Promise((r) => setTimeout(r, cfg.server.shutdownTimeoutMs).unref())]);
   server.closeAllConnections();
   await slackApp?.stop().catch(() => undefined);
+  await actionsQueue.close().catch(() => undefined);
   await queue.close().catch(() => undefined);
   await store.close();
 }
@@ -115,6 +124,11 @@ export async function investigateIncident(incidentId: string, attempt: number, d
     await store.update(incidentId, { status: 'diagnosed', report }, event('diagnosed', root ? `${root.id} (${Math.round(root.confidence * 100)}%): ${report.diagnosis.chain.join(' → ')}` : 'no root cause found', new Date(), { rootCause: root?.id ?? null }));
     deps.metrics.investigations.inc({ outcome: root ? root.id : 'undiagnosed' });
     await reporter?.finish(report, incidentId, longEvidence({ kind: 'findings', step: 'all', findings: report.findings })).catch((err: Error) => log.warn({ err: err.message }, 'slack report failed'));
+    if (reporter && slack) {
+      const diagnosed = await store.get(incidentId);
+      const chat = new SlackChat({ botToken: slack.botToken, ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}) });
+      if (diagnosed) await proposeActions(diagnosed, { settings, store, chat, net: new NodeNet(), log }).catch((err: Error) => log.warn({ incident: incidentId, err: err.message }, 'could not propose actions'));
+    }
     log.info({ incident: incidentId, rootCause: root?.id, chain: report.diagnosis.chain }, 'diagnosed');
   } catch (err) {
     if (err instanceof TriageError && PERMANENT.has(err.code)) {
@@ -172,12 +186,26 @@ export async function runWorker(settings: Settings, signal: AbortSignal, log: Lo
       srv.listen(cfg.worker.metricsPort, cfg.worker.metricsHost, () => resolve());
     });
   }
+  const slackCfg = cfg.slack;
+  const actionWorker = slackCfg
+    ? startInvestigationWorker({
+        queue: ACTIONS,
+        redisUrl: cfg.redis.url,
+        prefix: cfg.redis.prefix,
+        concurrency: 1,
+        lockDurationMs: cfg.worker.lockDurationMs,
+        stalledIntervalMs: cfg.worker.stalledIntervalMs,
+        process: (hash) => runApproved(hash, { settings, store, chat: new SlackChat({ botToken: slackCfg.botToken, ...(slackCfg.apiUrl ? { apiUrl: slackCfg.apiUrl } : {}) }), net: new NodeNet(), log }),
+        onError: (err) => log.warn({ err: err.message }, 'action worker'),
+        onFailed: (hash, err) => log.warn({ hash, err: err.message }, 'action failed'),
+      })
+    : null;
   log.info({ concurrency: cfg.worker.concurrency, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix, metricsPort: cfg.worker.metricsPort ?? null }, 'worker started');
   await waitForSignal(signal);
   metricsServer?.close();
   log.info({ deadlineMs: cfg.worker.shutdownTimeoutMs }, 'shutting down');
   const timer = setTimeout(() => runs.abort(), cfg.worker.shutdownTimeoutMs).unref();
-  await worker.close(cfg.worker.shutdownTimeoutMs);
+  await Promise.all([worker.close(cfg.worker.shutdownTimeoutMs), actionWorker?.close(cfg.worker.shutdownTimeoutMs)]);
   clearTimeout(timer);
   await store.close();
 }

@@ -1,4 +1,5 @@
 import type { Finding } from '../../core/facts.js';
+import type { Approval } from '../../core/incident.js';
 import type { Report } from '../../engine/report.js';
 import type { StepOutcome } from '../../engine/run.js';
 
@@ -18,7 +19,9 @@ export type OutMessage =
   | { kind: 'progress'; title: string; steps: { id: string; status: 'running' | StepOutcome['status']; durationMs?: number; error?: string }[] }
   | { kind: 'findings'; step: string; findings: Finding[] }
   | { kind: 'diagnosis'; report: Report; incidentId?: string }
-  | { kind: 'usage'; text: string };
+  | { kind: 'usage'; text: string }
+  /** A proposed action with Approve / Deny, or — once decided — who decided, when, and the outcome. */
+  | { kind: 'approval'; approval: Approval; blastRadius: string; state: 'open' | 'decided' };
 
 /** A long piece of evidence (socket list, log tail) that goes up as a file in the thread. */
 export interface Attachment {

@@ -16,6 +16,12 @@ export function renderText(message: OutMessage, style: Style = PLAIN): string {
       return message.findings.flatMap((f) => renderFinding(f, style)).join('\n');
     case 'diagnosis':
       return [...(message.incidentId ? [style.dim(`incident ${message.incidentId}`)] : []), ...renderDiagnosis(message.report, style)].join('\n');
+    case 'approval': {
+      const a = message.approval;
+      const what = `${a.action.kind} ${a.action.service} on ${a.action.host}:${a.action.port}`;
+      if (message.state === 'open') return `${style.bold(`Approve ${what}?`)}\n  command (dry run): ${a.action.argv.join(' ')}\n  blast radius: ${message.blastRadius}\n  type "approve ${a.hash.slice(0, 8)}" or "deny ${a.hash.slice(0, 8)}" (expires ${a.expiresAt})`;
+      return `${what}: ${a.status}${a.decidedBy ? ` by ${a.decidedBy}` : ''}${a.decidedAt ? ` at ${a.decidedAt}` : ''}${a.outcome ? ` — ${a.outcome}` : ''}`;
+    }
   }
 }
 

@@ -2,6 +2,8 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 
 export const INVESTIGATIONS = 'investigations';
+/** Approved actions; the job id is the approval's hash, so a double click enqueues once. */
+export const ACTIONS = 'actions';
 
 /** What the service needs of the queue: enqueue once per incident, and its depth for /metrics. */
 export interface InvestigationQueue {
@@ -19,15 +21,16 @@ export class PermanentFailure extends Error {
   }
 }
 
-export function createInvestigationQueue(redisUrl: string, prefix: string): InvestigationQueue {
+export function createInvestigationQueue(redisUrl: string, prefix: string, name: string = INVESTIGATIONS): InvestigationQueue {
   // Producers fail fast while Redis is down; the webhook answers 503 and the sender retries.
   const connection = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   connection.on('error', () => {});
-  const queue = new Queue(INVESTIGATIONS, { connection, prefix });
+  const queue = new Queue(name, { connection, prefix });
   queue.on('error', () => {});
   return {
     async enqueue(incidentId) {
-      await queue.add('investigate', { incidentId }, { jobId: incidentId, attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: 1000, removeOnFail: 1000 });
+      // Actions are not retried: one that failed half-way must be looked at by a human, not run again.
+      await queue.add(name === ACTIONS ? 'act' : 'investigate', { incidentId }, { jobId: incidentId, attempts: name === ACTIONS ? 1 : 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: 1000, removeOnFail: 1000 });
     },
     async depth() {
       const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
@@ -41,6 +44,8 @@ export function createInvestigationQueue(redisUrl: string, prefix: string): Inve
 }
 
 export interface WorkerOptions {
+  /** Queue name; default `investigations`. */
+  queue?: string;
   redisUrl: string;
   prefix: string;
   concurrency: number;
@@ -66,7 +71,7 @@ export function startInvestigationWorker(opts: WorkerOptions): InvestigationWork
   const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => opts.onError(err));
   const worker = new Worker(
-    INVESTIGATIONS,
+    opts.queue ?? INVESTIGATIONS,
     async (job: Job<{ incidentId: string }>) => {
       try {
         await opts.process(job.data.incidentId, job.attemptsMade + 1);

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Said } from '../chat/conversation.js';
+import { APPROVE_ACTION, DENY_ACTION } from './blocks.js';
 import { slackClientOptions } from './chat.js';
 
 export interface SlackAppOptions {
@@ -13,6 +14,8 @@ export interface SlackAppOptions {
   claimEvent(eventId: string): Promise<boolean>;
   /** Handles what was said; runs after the ack, never inside it. */
   onSaid(said: Said): Promise<void>;
+  /** A click on Approve/Deny; returns the private reply to the clicker. */
+  onClick?(click: { hash: string; user: string; approve: boolean; channel: string; messageTs: string }): Promise<string>;
   onError(err: Error, where: string): void;
 }
 
@@ -55,6 +58,21 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     await ack();
     hand({ channel: command.channel_id, user: command.user_id, text: command.text, via: 'slash' }, '/triage');
   });
+  for (const [actionId, approve] of [[APPROVE_ACTION, true], [DENY_ACTION, false]] as const) {
+    app.action(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const b = body as { user?: { id?: string }; channel?: { id?: string }; container?: { message_ts?: string }; message?: { ts?: string } };
+      const value = (action as { value?: string }).value ?? '';
+      const user = b.user?.id ?? '';
+      const channel = b.channel?.id ?? '';
+      const messageTs = b.container?.message_ts ?? b.message?.ts ?? '';
+      if (!o.onClick) return;
+      void o
+        .onClick({ hash: value, user, approve, channel, messageTs })
+        .then((reply) => client.chat.postEphemeral({ channel, user, text: reply, ...(messageTs ? { thread_ts: messageTs } : {}) }))
+        .catch((err: Error) => o.onError(err, actionId));
+    });
+  }
   app.error(async (err) => o.onError(err, 'bolt'));
 
   return {

@@ -480,6 +480,36 @@ function renderUsage(text: string): { text: string; blocks: Block[] } {
   return { text: cutEscaped(esc(body.replace(/\s+/g, ' ')), LIMITS.fallbackText) || ' ', blocks: c.blocks };
 }
 
+/** Action ids of the approval buttons; the button's value is the approval's hash. */
+export const APPROVE_ACTION = 'triage_approve';
+export const DENY_ACTION = 'triage_deny';
+
+function renderApproval(m: Extract<OutMessage, { kind: 'approval' }>): { text: string; blocks: Block[] } {
+  const a = m.approval;
+  const cmd = a.action.argv.map((x) => clean(x)).join(' ').replace(/`/g, 'ˋ');
+  const what = `${a.action.kind} ${a.action.service} on ${a.action.host}:${a.action.port}`;
+  const head = m.state === 'open' ? `:warning: *Approve ${esc(what)}?*` : `*${esc(what)}*: ${esc(a.status)}`;
+  const blocks: Block[] = [
+    { type: 'section', text: mrkdwn(cutEscaped(`${head}\nCommand (dry run): \`\`\`${cutEscaped(esc(cmd), 2000)}\`\`\`\nBlast radius: ${esc(m.blastRadius)}`, 2900)) },
+  ];
+  const when = (iso?: string) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');
+  if (m.state === 'open') {
+    blocks.push({ type: 'context', elements: [mrkdwn(`Expires ${esc(when(a.expiresAt))} · incident ${esc(a.incidentId)} · approval ${esc(a.hash.slice(0, 12))}`)] });
+    blocks.push({
+      type: 'actions',
+      block_id: `approval-${a.hash.slice(0, 32)}`,
+      elements: [
+        { type: 'button', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', action_id: APPROVE_ACTION, value: a.hash },
+        { type: 'button', text: { type: 'plain_text', text: 'Deny' }, style: 'danger', action_id: DENY_ACTION, value: a.hash },
+      ],
+    } as unknown as Block);
+  } else {
+    const by = a.decidedBy ? `${a.status === 'expired' ? 'expired' : `by <@${esc(a.decidedBy).replace(/[^A-Z0-9]/g, '')}>`} at ${esc(when(a.decidedAt))}` : '';
+    blocks.push({ type: 'context', elements: [mrkdwn(cutEscaped(`${esc(a.status)} ${by}${a.outcome ? ` — ${esc(clean(a.outcome))}` : ''}`, 1900))] });
+  }
+  return { text: cutEscaped(esc(m.state === 'open' ? `Approve ${what}?` : `${what}: ${a.status}`), LIMITS.fallbackText), blocks };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function render(message: OutMessage): { text: string; blocks: Block[]; files: Attachment[] } {
@@ -494,6 +524,8 @@ function render(message: OutMessage): { text: string; blocks: Block[]; files: At
       return renderFindings(message);
     case 'diagnosis':
       return { ...renderDiagnosis(message), files: [] };
+    case 'approval':
+      return { ...renderApproval(message), files: [] };
     default:
       return { text: 'unsupported message', blocks: [{ type: 'section', text: mrkdwn('_(unsupported message)_') }], files: [] };
   }

@@ -1,0 +1,178 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Approval, Incident } from '../../src/core/incident.js';
+import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
+import { startLab, type LabHandle } from '../../src/lab/lab.js';
+import { freePort } from '../helpers/ports.js';
+import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
+import { sendAction, sendEvent } from '../helpers/slack-signing.js';
+import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
+import { execFile } from 'node:child_process';
+
+const SECRET = 'approvals-signing-secret';
+const CHANNEL = 'C0ONCALL01';
+const APPROVER = 'U0APPROVER';
+const REQUESTER = 'U0ALICE';
+
+let slack: SlackEmulator;
+let lab: LabHandle;
+let sshd: Sshd;
+let serve: ServeProcess;
+let worker: WorkerProcess;
+let store: RedisIncidentStore;
+let configPath: string;
+let events: string;
+const prefix = uniquePrefix('approvals');
+let ts = 1764060000;
+const nextTs = () => `${++ts}.000100`;
+
+const inThread = (threadTs: string) => slack.messages(CHANNEL).filter((m) => m.thread_ts === threadTs);
+const textOf = (m: { text: string; blocks?: unknown[] }) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`;
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${worker?.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function click(user: string, hash: string, messageTs: string, approve = true) {
+  return sendAction(events, SECRET, {
+    type: 'block_actions',
+    user: { id: user, username: user, team_id: 'T0TRIAGE' },
+    api_app_id: 'A0TRIAGE',
+    team: { id: 'T0TRIAGE', domain: 'triage-test' },
+    channel: { id: CHANNEL, name: 'oncall' },
+    container: { type: 'message', message_ts: messageTs, channel_id: CHANNEL, is_ephemeral: false },
+    message: { type: 'message', ts: messageTs, text: 'approval' },
+    trigger_id: '1.2.3',
+    response_url: slack.responseUrl(),
+    actions: [{ type: 'button', action_id: approve ? 'triage_approve' : 'triage_deny', block_id: 'approval', value: hash, action_ts: `${Date.now() / 1000}` }],
+  });
+}
+
+const repliesTo = (user: string) => slack.ephemerals.filter((e) => e.user === user).map((e) => e.text);
+
+beforeAll(async () => {
+  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
+  const port = await freePort();
+  lab = await startLab({ scenario: 'db-pool', port, runAs: TEST_USER, supervise: true });
+  sshd = await startSshd();
+  configPath = join(mkdtempSync(join(tmpdir(), 'triage-appr-')), 'triage.config.yaml');
+  writeFileSync(
+    configPath,
+    stringify({
+      hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
+      // The SSH user runs the lab, so it may kill it; the lab's supervisor starts it again.
+      services: { checkout: { port, instances: ['lab-1'], actions: { restart: ['kill', '{pid}'], quarantine: ['false'] } } },
+      redis: { url: REDIS_URL, prefix },
+      server: { host: '127.0.0.1', port: await freePort() },
+      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
+      approvals: { approvers: [APPROVER, REQUESTER], twoPersonRule: true, ttlMinutes: 15 },
+      safety: { restartsPerHour: 1 },
+      recovery: { timeoutMs: 20_000, intervalMs: 200, probes: 3 },
+      investigation: { probePath: '/xx/checkalive', probeAttempts: 10, intervalMs: 1000 },
+    }),
+  );
+  store = new RedisIncidentStore(REDIS_URL, prefix);
+  await store.ready(5000);
+  serve = await startServe(configPath);
+  worker = await startWorker(configPath);
+  events = `${serve.url}/slack/events`;
+  await lab.waitForFailure(45_000);
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await serve?.stop();
+  await lab?.stop();
+  await sshd?.stop();
+  await slack?.stop();
+  await store?.close();
+  await cleanPrefix(prefix);
+});
+
+describe('stop the loss safely: approval, evidence, restart, recovery, postmortem', () => {
+  let incident: Incident;
+  let approval: Approval;
+  let mention: string;
+
+  it('proposes the restart with Approve/Deny after the diagnosis; refuses non-approvers, self-approval and foreign messages', async () => {
+    mention = nextTs();
+    await sendEvent(events, SECRET, { type: 'app_mention', user: REQUESTER, text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: mention, channel: CHANNEL });
+    const msg = await until('the approval message', () => inThread(mention).find((m) => textOf(m).includes('triage_approve')), 60_000);
+    expect(textOf(msg)).toMatch(/Approve restart checkout on lab-1:\d+\?/);
+    expect(textOf(msg)).toMatch(/kill \d+/);
+    expect(textOf(msg)).toMatch(/Blast radius: 1 of 1 instances of checkout/);
+    const hash = /"value":"([0-9a-f]{32})"/.exec(JSON.stringify(msg.blocks))?.[1] ?? '';
+    approval = (await store.getApproval(hash)) as Approval;
+    expect(approval).toMatchObject({ status: 'pending', requestedBy: REQUESTER, message: { channel: CHANNEL, ts: msg.ts } });
+    incident = (await store.get(approval.incidentId)) as Incident;
+
+    await click('U0MALLORY', hash, msg.ts);
+    await until('the refusal', () => repliesTo('U0MALLORY').some((t) => /not an approver/.test(t)), 5000);
+    await click(REQUESTER, hash, msg.ts);
+    await until('the two-person refusal', () => repliesTo(REQUESTER).some((t) => /two-person rule/.test(t)), 5000);
+    await click(APPROVER, hash, mention);
+    await until('the foreign-message refusal', () => repliesTo(APPROVER).some((t) => /not on this approval's message/.test(t)), 5000);
+    expect((await store.getApproval(hash))?.status).toBe('pending');
+  });
+
+  it('an approver\'s click (twice) runs it once: evidence kept, restart, recovery verified, incident mitigated', async () => {
+    const pidBefore = lab.pid;
+    const msgTs = approval.message?.ts ?? '';
+    await Promise.all([click(APPROVER, approval.hash, msgTs), click(APPROVER, approval.hash, msgTs)]);
+    await until('the outcome in the thread', () => inThread(mention).some((m) => /recovery verified|has not recovered/.test(m.text)), 60_000);
+    const replies = repliesTo(APPROVER);
+    expect(replies.filter((t) => /Approved: running it now/.test(t))).toHaveLength(1);
+    expect(replies.some((t) => /Already decided: (approved|running|done) by U0APPROVER/.test(t))).toBe(true);
+    expect(lab.pid).not.toBe(pidBefore);
+    expect(inThread(mention).some((m) => /recovery verified/.test(m.text))).toBe(true);
+    expect(slack.files.some((f) => /^forensics-\d+-/.test(f.filename) && f.thread_ts === mention && /CLOSE-WAIT/.test(f.content))).toBe(true);
+    const after = await store.get(incident.id);
+    expect(after?.status).toBe('mitigated');
+    const tl = (await store.timeline(incident.id)).map((e) => e.type);
+    for (const t of ['approval-requested', 'approval-refused', 'approval-given', 'snapshot-taken', 'action-started', 'action-finished', 'recovery-verified', 'mitigated']) expect(tl, t).toContain(t);
+    expect(tl.filter((t) => t === 'action-started')).toHaveLength(1);
+    const decided = slack.messages(CHANNEL).find((m) => m.ts === msgTs);
+    expect(textOf(decided ?? { text: '' })).toMatch(/done by <@U0APPROVER>/);
+    expect(textOf(decided ?? { text: '' })).not.toMatch(/triage_approve/);
+
+    const md = await new Promise<string>((resolve) => execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'postmortem', incident.id, '--config', configPath], (_e, out) => resolve(out)));
+    expect(md).toMatch(/U0APPROVER/);
+    expect(md).toMatch(/restart/);
+  });
+
+  it('refuses an expired approval, and reports a failing command as not mitigated', async () => {
+    const thread = incident.thread as NonNullable<Incident['thread']>;
+    const base = { incidentId: incident.id, requestedBy: REQUESTER, requestedAt: new Date().toISOString(), status: 'pending' as const };
+    const expired: Approval = { ...base, hash: 'e'.repeat(32), action: { kind: 'quarantine', service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv: ['false'] }, expiresAt: new Date(Date.now() - 1000).toISOString(), message: { channel: CHANNEL, ts: thread.ts } };
+    await store.putApproval(expired);
+    await click(APPROVER, expired.hash, thread.ts);
+    await until('the expiry', () => repliesTo(APPROVER).some((t) => /expired/.test(t)), 5000);
+    expect((await store.getApproval(expired.hash))?.status).toBe('expired');
+
+    const failing: Approval = { ...expired, hash: 'f'.repeat(32), expiresAt: new Date(Date.now() + 600_000).toISOString() };
+    await store.putApproval(failing);
+    await click(APPROVER, failing.hash, thread.ts);
+    await until('the failure report', () => inThread(thread.ts).some((m) => /quarantine failed \(exit 1\).*not mitigated/.test(m.text)), 20_000);
+    expect((await store.getApproval(failing.hash))?.status).toBe('failed');
+  });
+
+  it('refuses a restart once the hourly budget is used, with the reason', async () => {
+    await store.update(incident.id, { status: 'resolved' });
+    await lab.waitForFailure(45_000);
+    const again = nextTs();
+    await sendEvent(events, SECRET, { type: 'app_mention', user: REQUESTER, text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: again, channel: CHANNEL });
+    await until('the budget refusal', () => inThread(again).some((m) => /Not proposing restart on lab-1: restart budget of 1 per hour for checkout is used up/.test(m.text)), 60_000);
+    expect(inThread(again).some((m) => textOf(m).includes('triage_approve'))).toBe(false);
+  });
+});
