@@ -170,7 +170,13 @@ export const ConfigSchema = z
       .strict()
       .default({ url: 'redis://127.0.0.1:6379', prefix: 'triage' }),
     server: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080), shutdownTimeoutMs: Duration.default(10_000), maxBodyBytes: z.number().int().positive().default(1024 * 1024) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        shutdownTimeoutMs: Duration.default(10_000),
+        maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+        apiToken: Secret.optional().describe('bearer token for GET /incidents/ID/postmortem.md'),
+      })
       .strict()
       .default({ host: '127.0.0.1', port: 8080, shutdownTimeoutMs: 10_000, maxBodyBytes: 1024 * 1024 }),
     worker: z
@@ -395,6 +401,7 @@ function resolveSecrets(config: Config, env: Env): string[] {
     else if (a.type === 'basic') a.password = resolve(a.password, `webhooks.${name}.auth.password`);
     else a.secret = resolve(a.secret, `webhooks.${name}.auth.secret`);
   }
+  if (config.server.apiToken) config.server.apiToken = resolve(config.server.apiToken, 'server.apiToken');
   const slack = config.slack;
   if (slack) {
     slack.botToken = resolve(slack.botToken, 'slack.botToken');

@@ -8,6 +8,7 @@ import type { InvestigationQueue } from '../integrations/queue/investigations.js
 import { event, type IncidentStore } from '../integrations/store/store.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
+import { draftPostmortem } from '../postmortem/index.js';
 
 export interface ServeDeps {
   /** Slack's HTTP receiver (Bolt), for paths under /slack/. */
@@ -159,6 +160,17 @@ export function createTriageServer(deps: ServeDeps): Server {
         }
         if (req.method === 'GET' && route === '/metrics') {
           return send(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+        }
+        const pm = /^\/incidents\/(inc-[a-z0-9]+-[0-9a-f]+)\/postmortem\.md$/.exec(route);
+        if (pm && req.method === 'GET') {
+          const token = cfg.server.apiToken;
+          if (!token) throw new HttpError(404, 'set server.apiToken to read postmortems over HTTP');
+          const auth = checkAuth({ type: 'bearer', token }, { headers: req.headers, rawBody: Buffer.alloc(0), nowMs: now().getTime() });
+          if (!auth.ok) throw new HttpError(401, auth.reason);
+          const incident = await store.get(pm[1] ?? '');
+          if (!incident) throw new HttpError(404, 'no such incident');
+          const draft = draftPostmortem({ incident, timeline: await store.timeline(incident.id), now: now() });
+          return send(res, 200, draft.markdown, 'text/markdown; charset=utf-8');
         }
         const m = /^\/webhooks\/([a-z]+)$/.exec(route);
         if (m && SOURCES.includes(m[1] as Source)) {

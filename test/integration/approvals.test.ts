@@ -74,7 +74,7 @@ beforeAll(async () => {
       // The SSH user runs the lab, so it may kill it; the lab's supervisor starts it again.
       services: { checkout: { port, instances: ['lab-1'], actions: { restart: ['kill', '{pid}'], quarantine: ['false'] } } },
       redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: await freePort() },
+      server: { host: '127.0.0.1', port: await freePort(), apiToken: 'api-token-for-tests' },
       slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
       approvals: { approvers: [APPROVER, REQUESTER], twoPersonRule: true, ttlMinutes: 15 },
       safety: { restartsPerHour: 1 },
@@ -149,6 +149,20 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     const md = await new Promise<string>((resolve) => execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'postmortem', incident.id, '--config', configPath], (_e, out) => resolve(out)));
     expect(md).toMatch(/U0APPROVER/);
     expect(md).toMatch(/restart/);
+  });
+
+  it('drafts the postmortem in the thread, and over HTTP with a token', async () => {
+    await sendEvent(events, SECRET, { type: 'app_mention', user: REQUESTER, text: '<@U0TRIAGE> postmortem', ts: nextTs(), thread_ts: mention, channel: CHANNEL });
+    const file = await until('the postmortem file', () => slack.files.find((f) => f.filename === `postmortem-${incident.id}.md`), 10_000);
+    expect(file.thread_ts).toBe(mention);
+    expect(file.content).toMatch(/^# Postmortem: connection reset by peer on checkout/);
+    expect(file.content).toMatch(/## Timeline/);
+    expect(file.content).toMatch(/U0APPROVER/);
+    const url = `${serve.url}/incidents/${incident.id}/postmortem.md`;
+    expect((await fetch(url)).status).toBe(401);
+    const ok = await fetch(url, { headers: { authorization: 'Bearer api-token-for-tests' } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toMatch(/## Root cause/);
   });
 
   it('refuses an expired approval, and reports a failing command as not mitigated', async () => {

@@ -16,7 +16,9 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'runbooks' }
   | { kind: 'status' }
-  | { kind: 'incident'; id: string };
+  | { kind: 'incident'; id: string }
+  /** The postmortem draft of the incident named, or of the thread's incident when no id is given. */
+  | { kind: 'postmortem'; id?: string };
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; reason: string; usage: string };
 
@@ -26,6 +28,7 @@ export const USAGE = [
   '  runbooks              list the runbooks',
   '  status                open incidents',
   '  incident ID           one incident, e.g. incident inc-mf3k2x-9a8b7c6d',
+  '  postmortem [ID]       the postmortem draft (in an incident thread: of that incident)',
   '  help                  this text',
 ].join('\n');
 
@@ -87,6 +90,14 @@ function parse(text: string, knownRunbooks: readonly string[]): ParseResult {
     case 'status':
       if (args.length > 0) return refuse(`${name} takes no arguments, got "${printable(args.join(' '), 40)}"`);
       return accept({ kind: name });
+    case 'postmortem': {
+      const [id, ...extra] = args;
+      if (extra.length > 0) return refuse(`unexpected "${printable(extra.join(' '), 40)}" after the incident ID`);
+      if (id === undefined) return accept({ kind: 'postmortem' });
+      const lower = id.toLowerCase();
+      if (!INCIDENT_ID.test(lower)) return refuse(`"${printable(id, 40)}" is not an incident ID (inc-<time>-<hex>, e.g. inc-mf3k2x-9a8b7c6d)`);
+      return accept({ kind: 'postmortem', id: lower });
+    }
     case 'incident': {
       const [id, ...extra] = args;
       if (id === undefined) return refuse('incident needs an ID, e.g. incident inc-mf3k2x-9a8b7c6d');

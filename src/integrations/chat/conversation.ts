@@ -9,6 +9,7 @@ import { RUNBOOKS } from '../../runbooks/index.js';
 import { event, type IncidentStore } from '../store/store.js';
 import type { ChatAdapter, OutMessage, ThreadRef } from './adapter.js';
 import { parseCommand, USAGE } from './commands.js';
+import { draftPostmortem } from '../../postmortem/index.js';
 
 /** How a target reads in the thread: `checkout on host-35:2133`, or just the target without a service. */
 export function describeTarget(settings: Settings, target: { host: string; port: number }): string {
@@ -65,6 +66,16 @@ export class Conversation {
         if (!inc) return privately({ kind: 'usage', text: `no incident ${cmd.id}` });
         if (inc.report) return void (await chat.post(said.channel, { kind: 'diagnosis', report: inc.report, incidentId: inc.id }, said.threadTs));
         return privately({ kind: 'text', text: `${inc.id}: ${inc.status} — ${inc.runbook} on ${inc.target}${inc.error ? ` (${inc.error})` : ''}` });
+      }
+      case 'postmortem': {
+        const inc = cmd.id ? await store.get(cmd.id) : (await store.list({ limit: 200 })).find((i) => i.thread?.ts === said.threadTs && i.thread?.channel === said.channel);
+        if (!inc) return privately({ kind: 'usage', text: cmd.id ? `no incident ${cmd.id}` : 'no incident in this thread: say postmortem ID' });
+        const pm = draftPostmortem({ incident: inc, timeline: await store.timeline(inc.id), now: new Date() });
+        const where = inc.thread ?? (said.threadTs ? { channel: said.channel, ts: said.threadTs } : null);
+        if (!where) return privately({ kind: 'text', text: pm.markdown });
+        await chat.upload(where, { filename: `postmortem-${inc.id}.md`, title: `Postmortem draft: ${inc.runbook} on ${inc.target}`, content: pm.markdown });
+        await chat.post(where.channel, { kind: 'text', text: `Postmortem draft for ${inc.id} attached (also: triage postmortem ${inc.id}).` }, where.ts);
+        return;
       }
       case 'investigate':
         return this.investigate(said, cmd.runbook, cmd.target);
