@@ -3,7 +3,6 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { loadSettings, parseConfigText, type Env, type Settings } from './config.js';
 import { InputError, TriageError } from './core/errors.js';
 import { parseTarget } from './core/target.js';
-import { investigate } from './engine/investigate.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
 import { runDemo } from './lab/demo.js';
@@ -15,6 +14,11 @@ import { RedisIncidentStore } from './integrations/store/redis.js';
 import { runServe, runWorker } from './service/run.js';
 import { runShell } from './integrations/chat/shell.js';
 import { draftPostmortem } from './postmortem/index.js';
+import { actionFor, describeAction, type ActionKind } from './engine/actions.js';
+import { executorFor, investigate, resolveTarget } from './engine/investigate.js';
+import { runSteps } from './engine/run.js';
+import { NodeNet } from './integrations/net/node-net.js';
+import { processStep } from './steps/process.js';
 
 async function openStore(url: string, prefix: string): Promise<RedisIncidentStore> {
   const store = new RedisIncidentStore(url, prefix);
@@ -226,6 +230,33 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
       } finally {
         await store.close();
       }
+    });
+
+  program
+    .command('action')
+    .description('show exactly what an action would run (--dry-run); actions themselves run only after an approval in chat')
+    .addOption(new Option('--kind <kind>', 'the action').choices(['quarantine', 'unquarantine', 'restart']).makeOptionMandatory())
+    .argument('<target>', 'HOST:PORT of an instance of a configured service')
+    .option('-c, --config <file>', 'config file (triage.config.yaml)')
+    .option('--dry-run', 'print the command and where it would run; run nothing', false)
+    .action(async (targetText: string, o: { kind: ActionKind; config?: string; dryRun: boolean }) => {
+      if (!o.dryRun) throw new InputError('actions run only after a human approves them (Slack buttons or triage shell); use --dry-run to see the command');
+      const settings = settingsFor(o.config);
+      const resolved = resolveTarget(parseTarget(targetText), settings, false);
+      const svc = resolved.service ? settings.config.services[resolved.service] : undefined;
+      if (!resolved.service || !svc) throw new InputError(`${resolved.name}:${resolved.port} is not an instance of a configured service`);
+      let pid: number | undefined;
+      if (svc.actions?.[o.kind]?.some((a) => a.includes('{pid}'))) {
+        // The PID is looked up read-only, as the investigation does, so the command shown is the one that would run.
+        const found = await runSteps(
+          { steps: [processStep], samples: 1, intervalMs: 0, stepTimeoutMs: 15_000, commandTimeoutMs: settings.config.ssh.commandTimeoutMs, buildInput: () => ({ port: resolved.port }) },
+          { exec: executorFor(resolved, settings, (m) => io.err(`warning: ${m}\n`)), net: new NodeNet(), signal },
+        );
+        pid = found.facts.process?.pid;
+        if (pid === undefined) throw new TriageError('not_found', `no process listens on ${resolved.name}:${resolved.port}: ${found.steps[0]?.error ?? 'nothing listening'}`);
+      }
+      const action = actionFor(o.kind, 'dry-run', { name: resolved.service, config: svc }, { host: resolved.name, address: resolved.address, port: resolved.port, ...(pid ? { pid } : {}) });
+      io.out(`dry run: on ${resolved.name} (${resolved.address}) over SSH as ${settings.config.hosts[resolved.name]?.ssh?.user ?? '?'} would run:\n  ${describeAction(action)}\n`);
     });
 
   program

@@ -105,6 +105,21 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
   let approval: Approval;
   let mention: string;
 
+  it('--dry-run prints exactly the command that would run, over SSH, and runs nothing; without it nothing runs', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) =>
+        execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), ...args], (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+      );
+    const pid = lab.pid;
+    const dry = await cli(['action', '--kind', 'restart', `lab-1:${lab.port}`, '--config', configPath, '--dry-run']);
+    expect(dry.code, dry.err).toBe(0);
+    expect(dry.out).toBe(`dry run: on lab-1 (127.0.0.1) over SSH as ${TEST_USER} would run:\n  restart checkout on lab-1:${lab.port}: kill ${pid}\n`);
+    const wet = await cli(['action', '--kind', 'restart', `lab-1:${lab.port}`, '--config', configPath]);
+    expect(wet.code).toBe(2);
+    expect(wet.err).toMatch(/only after a human approves them/);
+    expect(lab.pid).toBe(pid);
+  });
+
   it('proposes the restart with Approve/Deny after the diagnosis; refuses non-approvers, self-approval and foreign messages', async () => {
     mention = nextTs();
     await sendEvent(events, SECRET, { type: 'app_mention', user: REQUESTER, text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: mention, channel: CHANNEL });
