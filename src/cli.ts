@@ -12,7 +12,7 @@ import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
 import { RedisIncidentStore } from './integrations/store/redis.js';
 import { runServe, runWorker } from './service/run.js';
-import { runShell } from './integrations/chat/shell.js';
+import { runShell } from './service/shell.js';
 import { draftPostmortem } from './postmortem/index.js';
 import { actionFor, describeAction, type ActionKind } from './engine/actions.js';
 import { executorFor, investigate, resolveTarget } from './engine/investigate.js';

@@ -204,4 +204,28 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     await until('the budget refusal', () => inThread(again).some((m) => /Not proposing restart on lab-1: restart budget of 1 per hour for checkout is used up/.test(m.text)), 60_000);
     expect(inThread(again).some((m) => textOf(m).includes('triage_approve'))).toBe(false);
   });
+
+  it('triage shell: the same flow as prompts — propose, approve at the terminal, snapshot, restart, verify', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { spawn } = await import('node:child_process');
+    const shellConfig = configPath.replace('.yaml', '-shell.yaml');
+    writeFileSync(shellConfig, readFileSync(configPath, 'utf8').replace('twoPersonRule: true', 'twoPersonRule: false'));
+    await lab.waitForFailure(45_000);
+    const pid = lab.pid;
+    const child = spawn(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'shell', '--config', shellConfig], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    child.stdin.write(`@triage connreset lab-1:${lab.port}\napprove\n`);
+    child.stdin.end();
+    const code = await Promise.race([exit, new Promise<string>((r) => setTimeout(() => r('hung'), 90_000))]);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/Approve restart checkout on lab-1:\d+\?/);
+    expect(out).toMatch(/command \(dry run\): kill \d+/);
+    expect(out).toMatch(/Approved: running it now/);
+    expect(out).toMatch(/\[file forensics-\d+-/);
+    expect(out).toMatch(/recovery verified/);
+    expect(lab.pid).not.toBe(pid);
+  });
 });
