@@ -232,11 +232,12 @@ export const ConfigSchema = z
     approvals: z
       .object({
         approvers: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'expected a Slack user id like U0123ABCD')).default([]).describe('who may approve actions; nobody when empty'),
+        approverGroups: z.array(z.string().regex(/^S[A-Z0-9]{2,}$/, 'expected a Slack user group id like S0123ABCD')).default([]).describe('members of these user groups may approve too'),
         twoPersonRule: z.boolean().default(false).describe('the one who asked may not approve'),
         ttlMinutes: z.number().int().min(1).max(24 * 60).default(15),
       })
       .strict()
-      .default({ approvers: [], twoPersonRule: false, ttlMinutes: 15 }),
+      .default({ approvers: [], approverGroups: [], twoPersonRule: false, ttlMinutes: 15 }),
     recovery: z
       .object({
         timeoutMs: Duration.default(60_000).describe('give up verifying recovery after this'),

@@ -100,7 +100,11 @@ export async function decide(click: Click, deps: ActionDeps): Promise<{ run: boo
   };
   if (!a.message || a.message.channel !== click.channel || a.message.ts !== click.messageTs) return refuse('the click is not on this approval\'s message');
   const cfg = settings.config.approvals;
-  if (!cfg.approvers.includes(click.user)) return refuse(`you are not an approver (approvals.approvers)`);
+  const inGroup = async () => {
+    for (const g of cfg.approverGroups) if (await chat.isMember?.(click.user, g).catch(() => false)) return true;
+    return false;
+  };
+  if (!cfg.approvers.includes(click.user) && !(await inGroup())) return refuse('you are not an approver (approvals.approvers, approvals.approverGroups)');
   if (click.approve && cfg.twoPersonRule && click.user === a.requestedBy) return refuse('two-person rule: the requester may not approve their own request');
   const blastRadius = `1 of ${settings.config.services[a.action.service]?.instances.length ?? '?'} instances of ${a.action.service}`;
   if (now.getTime() > Date.parse(a.expiresAt)) {

@@ -106,6 +106,8 @@ export interface SlackEmulator {
   failNext(method: string, count: number, status?: number): void;
   /** Resolves when `pred(calls)` holds (polls every 20 ms), rejects after timeoutMs with the calls so far. */
   waitFor(pred: (calls: RecordedCall[]) => boolean, timeoutMs: number, what: string): Promise<void>;
+  /** Sets the members of a user group (usergroups.users.list). */
+  setUsergroup(id: string, users: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -323,6 +325,7 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
   const teamId = opts.teamId ?? 'T0TRIAGE';
   const botId = 'B0TRIAGEBOT';
   const botToken = `xoxb-test-${Math.random().toString(36).slice(2, 12)}`;
+  const usergroups = new Map<string, string[]>();
   const appToken = `xapp-test-${Math.random().toString(36).slice(2, 12)}`;
 
   const calls: RecordedCall[] = [];
@@ -382,6 +385,11 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
 
   const methods: Record<string, (args: Record<string, unknown>, method: string) => Answer> = {
     'api.test': (args) => ({ status: 200, body: { ok: true, args } }),
+
+    'usergroups.users.list': (args) => {
+      const users = usergroups.get(String(args.usergroup ?? ''));
+      return users ? { status: 200, body: { ok: true, users } } : { status: 200, body: { ok: false, error: 'no_such_subteam' } };
+    },
 
     'auth.test': () => ({
       status: 200,
@@ -744,6 +752,7 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
         };
         tick();
       }),
+    setUsergroup: (id, users) => void usergroups.set(id, [...users]),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();

@@ -76,7 +76,7 @@ beforeAll(async () => {
       redis: { url: REDIS_URL, prefix },
       server: { host: '127.0.0.1', port: await freePort(), apiToken: 'api-token-for-tests' },
       slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
-      approvals: { approvers: [APPROVER, REQUESTER], twoPersonRule: true, ttlMinutes: 15 },
+      approvals: { approvers: [APPROVER, REQUESTER], approverGroups: ['S0ONCALL'], twoPersonRule: true, ttlMinutes: 15 },
       safety: { restartsPerHour: 1 },
       recovery: { timeoutMs: 20_000, intervalMs: 200, probes: 3 },
       investigation: { probePath: '/xx/checkalive', probeAttempts: 10, intervalMs: 1000 },
@@ -194,6 +194,14 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     await click(APPROVER, failing.hash, thread.ts);
     await until('the failure report', () => inThread(thread.ts).some((m) => /quarantine failed \(exit 1\).*not mitigated/.test(m.text)), 20_000);
     expect((await store.getApproval(failing.hash))?.status).toBe('failed');
+
+    // A member of an approver user group may approve too.
+    slack.setUsergroup('S0ONCALL', ['U0GROUPIE']);
+    const grouped: Approval = { ...failing, hash: 'a'.repeat(32), action: { ...failing.action, argv: ['true'] } };
+    await store.putApproval(grouped);
+    await click('U0GROUPIE', grouped.hash, thread.ts);
+    await until('the group member\'s approval to run', async () => (await store.getApproval(grouped.hash))?.status === 'done', 20_000);
+    expect((await store.getApproval(grouped.hash))?.decidedBy).toBe('U0GROUPIE');
   });
 
   it('refuses a restart once the hourly budget is used, with the reason', async () => {

@@ -39,6 +39,8 @@ export interface ChatAdapter {
   /** A message only `user` sees (Slack ephemeral); a terminal just prints it. */
   ephemeral(channel: string, user: string, message: OutMessage, threadTs?: string): Promise<void>;
   upload(thread: ThreadRef, file: Attachment): Promise<void>;
+  /** Whether `user` is in the user group `group` (Slack usergroups), where the chat has groups. */
+  isMember?(user: string, group: string): Promise<boolean>;
   /** A link people can follow to the thread, where the chat has one. */
   link?(thread: ThreadRef): Promise<string | null>;
 }

@@ -42,6 +42,11 @@ export class SlackChat implements ChatAdapter {
     await this.client.chat.postEphemeral({ channel, user, text, blocks: blocks as never, ...(threadTs ? { thread_ts: threadTs } : {}) });
   }
 
+  async isMember(user: string, group: string): Promise<boolean> {
+    const res = await this.client.usergroups.users.list({ usergroup: group });
+    return (res.users ?? []).includes(user);
+  }
+
   private teamUrl: Promise<string | null> | null = null;
 
   /** `https://<workspace>.slack.com/archives/<channel>/p<ts without the dot>`; the workspace URL comes from auth.test, once. */
