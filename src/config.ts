@@ -235,9 +235,10 @@ export const ConfigSchema = z
         approverGroups: z.array(z.string().regex(/^S[A-Z0-9]{2,}$/, 'expected a Slack user group id like S0123ABCD')).default([]).describe('members of these user groups may approve too'),
         twoPersonRule: z.boolean().default(false).describe('the one who asked may not approve'),
         ttlMinutes: z.number().int().min(1).max(24 * 60).default(15),
+        sweepIntervalMs: Duration.default(30_000).describe('how often expired approvals lose their buttons'),
       })
       .strict()
-      .default({ approvers: [], approverGroups: [], twoPersonRule: false, ttlMinutes: 15 }),
+      .default({ approvers: [], approverGroups: [], twoPersonRule: false, ttlMinutes: 15, sweepIntervalMs: 30_000 }),
     recovery: z
       .object({
         timeoutMs: Duration.default(60_000).describe('give up verifying recovery after this'),

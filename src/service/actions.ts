@@ -126,6 +126,22 @@ export async function decide(click: Click, deps: ActionDeps): Promise<{ run: boo
   return { run: click.approve, reply: click.approve ? 'Approved: running it now.' : 'Denied.' };
 }
 
+/** Marks approvals past their expiry as expired, in the store, the timeline and the message (the buttons go). */
+export async function expireApprovals(deps: ActionDeps): Promise<number> {
+  const now = deps.now?.() ?? new Date();
+  let n = 0;
+  for (const a of await deps.store.pendingApprovals()) {
+    if (Date.parse(a.expiresAt) > now.getTime()) continue;
+    const expired = await deps.store.transitionApproval(a.hash, 'pending', 'expired', { decidedAt: now.toISOString() });
+    if (!expired) continue;
+    n++;
+    await deps.store.append(a.incidentId, event('approval-expired', `approval of ${a.action.kind} on ${a.action.host} expired at ${a.expiresAt}`, now, { kind: a.action.kind, host: a.action.host, port: a.action.port, hash: a.hash }));
+    const blastRadius = `1 of ${deps.settings.config.services[a.action.service]?.instances.length ?? '?'} instances of ${a.action.service}`;
+    if (a.message) await deps.chat.update(a.message, { kind: 'approval', approval: expired, blastRadius, state: 'decided' }).catch((err: Error) => deps.log.warn({ err: err.message }, 'could not mark the approval expired'));
+  }
+  return n;
+}
+
 /**
  * Runs an approved action once: a forensic snapshot before a restart (attached to the thread),
  * the command, then recovery verification. Every step is in the incident's timeline.

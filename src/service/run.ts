@@ -6,7 +6,7 @@ import { parseTarget } from '../core/target.js';
 import { investigate } from '../engine/investigate.js';
 import { ACTIONS, createInvestigationQueue, PermanentFailure, startInvestigationWorker } from '../integrations/queue/investigations.js';
 import { NodeNet } from '../integrations/net/node-net.js';
-import { decide, proposeActions, runApproved } from './actions.js';
+import { decide, expireApprovals, proposeActions, runApproved } from './actions.js';
 import { RedisIncidentStore } from '../integrations/store/redis.js';
 import { event, type IncidentStore } from '../integrations/store/store.js';
 import { createLogger, type Logger } from '../log.js';
@@ -72,8 +72,15 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
     server.listen(cfg.server.port, cfg.server.host, () => resolve());
   });
   const addr = server.address();
+  // Expired approvals lose their buttons even if nobody clicks.
+  const sweep = chat
+    ? setInterval(() => {
+        void expireApprovals({ settings, store, chat: chat as SlackChat, net: new NodeNet(), log }).catch((err: Error) => log.warn({ err: err.message }, 'approval sweep failed'));
+      }, cfg.approvals.sweepIntervalMs)
+    : null;
   log.info({ address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, redis: cfg.redis.url.replace(/\/\/[^@]*@/, '//[REDACTED]@'), prefix: cfg.redis.prefix }, 'serving');
   await waitForSignal(signal);
+  if (sweep) clearInterval(sweep);
   log.info('shutting down');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();

@@ -76,7 +76,7 @@ beforeAll(async () => {
       redis: { url: REDIS_URL, prefix },
       server: { host: '127.0.0.1', port: await freePort(), apiToken: 'api-token-for-tests' },
       slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
-      approvals: { approvers: [APPROVER, REQUESTER], approverGroups: ['S0ONCALL'], twoPersonRule: true, ttlMinutes: 15 },
+      approvals: { approvers: [APPROVER, REQUESTER], approverGroups: ['S0ONCALL'], twoPersonRule: true, ttlMinutes: 15, sweepIntervalMs: 300 },
       safety: { restartsPerHour: 2 },
       recovery: { timeoutMs: 20_000, intervalMs: 200, probes: 3 },
       investigation: { probePath: '/xx/checkalive', probeAttempts: 10, intervalMs: 1000 },
@@ -188,6 +188,14 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     await click(APPROVER, expired.hash, thread.ts);
     await until('the expiry', () => repliesTo(APPROVER).some((t) => /expired/.test(t)), 5000);
     expect((await store.getApproval(expired.hash))?.status).toBe('expired');
+
+    // Nobody clicks: the sweep takes the buttons away and says it expired. (It edits the message of
+    // the first approval, which exists in the emulator, so the edit can be seen.)
+    const silent: Approval = { ...expired, hash: 'd'.repeat(32), message: { channel: CHANNEL, ts: approval.message?.ts ?? '' } };
+    await store.putApproval(silent);
+    await until('the sweep to expire it', async () => (await store.getApproval(silent.hash))?.status === 'expired', 10_000);
+    expect((await store.timeline(incident.id)).some((e) => e.type === 'approval-expired' && e.data?.hash === silent.hash)).toBe(true);
+    expect(textOf(slack.messages(CHANNEL).find((m) => m.ts === approval.message?.ts) ?? { text: '' })).toMatch(/expired/);
 
     // A restart whose command fails: evidence still kept first, then reported, not mitigated.
     const failing: Approval = { ...expired, hash: 'f'.repeat(32), action: { ...expired.action, kind: 'restart', argv: ['false'] }, expiresAt: new Date(Date.now() + 600_000).toISOString() };

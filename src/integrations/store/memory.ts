@@ -108,6 +108,10 @@ export class MemoryIncidentStore implements IncidentStore {
     return a ? structuredClone(a) : null;
   }
 
+  async pendingApprovals(): Promise<Approval[]> {
+    return [...this.approvals.values()].filter((a) => a.status === 'pending').map((a) => structuredClone(a));
+  }
+
   async transitionApproval(hash: string, from: ApprovalStatus, to: ApprovalStatus, patch: Partial<Approval> = {}): Promise<Approval | null> {
     const a = this.approvals.get(hash);
     if (!a || a.status !== from) return null;

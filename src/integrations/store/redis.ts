@@ -223,7 +223,20 @@ export class RedisIncidentStore implements IncidentStore {
 
   async putApproval(a: Approval): Promise<void> {
     // Kept a week: the audit trail is the timeline; the record is what a click is checked against.
-    await this.redis.set(this.k('approval', a.hash), JSON.stringify(a), 'EX', 7 * 24 * 3600);
+    const m = this.redis.multi().set(this.k('approval', a.hash), JSON.stringify(a), 'EX', 7 * 24 * 3600);
+    if (a.status === 'pending') m.sadd(this.k('approvals', 'pending'), a.hash);
+    await m.exec();
+  }
+
+  async pendingApprovals(): Promise<Approval[]> {
+    const hashes = await this.redis.smembers(this.k('approvals', 'pending'));
+    const out: Approval[] = [];
+    for (const h of hashes) {
+      const a = await this.getApproval(h);
+      if (a?.status === 'pending') out.push(a);
+      else await this.redis.srem(this.k('approvals', 'pending'), h);
+    }
+    return out;
   }
 
   async getApproval(hash: string): Promise<Approval | null> {

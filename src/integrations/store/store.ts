@@ -57,6 +57,8 @@ export interface IncidentStore {
   update(id: string, patch: IncidentPatch, event?: TimelineEvent): Promise<Incident | null>;
   putApproval(a: Approval): Promise<void>;
   getApproval(hash: string): Promise<Approval | null>;
+  /** Approvals still waiting for a decision (for the expiry sweep). */
+  pendingApprovals(): Promise<Approval[]>;
   /** Moves an approval from `from` to `to` atomically; null when it was not in `from` (decided already, double click). */
   transitionApproval(hash: string, from: ApprovalStatus, to: ApprovalStatus, patch?: Partial<Approval>): Promise<Approval | null>;
   /** Adds 1 to a counter that expires `ttlSec` after it was created; returns the new value. */
