@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Settings } from '../config.js';
 import { InputError } from '../core/errors.js';
-import { formatTarget, printable, type Target } from '../core/target.js';
+import { printable, type Target } from '../core/target.js';
 import type { Executor } from '../integrations/exec/executor.js';
 import { LocalExecutor } from '../integrations/exec/local.js';
 import { SshExecutor, type SshEndpoint } from '../integrations/exec/ssh.js';
@@ -171,4 +171,3 @@ export async function investigate(opts: InvestigateOptions): Promise<Report> {
   };
 }
 
-export { formatTarget };
