@@ -213,17 +213,25 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .argument('<id>')
     .option('-c, --config <file>', 'config file (triage.config.yaml)')
     .option('--json', 'print JSON', false)
-    .action(async (id: string, o: { config?: string; json: boolean }) => {
+    .option('--artifact <name>', 'print one piece of evidence kept with the incident (e.g. a forensic snapshot)')
+    .action(async (id: string, o: { config?: string; json: boolean; artifact?: string }) => {
       if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${id.slice(0, 40)}" is not an incident id (inc-…)`);
       const cfg = settingsFor(o.config).config;
       const store = await openStore(cfg.redis.url, cfg.redis.prefix);
       try {
         const incident = await store.get(id);
         if (!incident) throw new TriageError('not_found', `no incident ${id}`);
+        if (o.artifact !== undefined) {
+          const content = await store.getArtifact(id, o.artifact);
+          if (content === null) throw new TriageError('not_found', `no artifact ${o.artifact.slice(0, 80)} (kept: ${(await store.listArtifacts(id)).join(', ') || 'none'})`);
+          return io.out(content.endsWith('\n') ? content : `${content}\n`);
+        }
         const timeline = await store.timeline(id);
-        if (o.json) return io.out(`${JSON.stringify({ incident, timeline }, null, 2)}\n`);
+        if (o.json) return io.out(`${JSON.stringify({ incident, timeline, artifacts: await store.listArtifacts(id) }, null, 2)}\n`);
         io.out(`${style.bold(`${incident.id}`)} ${incident.status} — ${incident.runbook} on ${incident.target}, opened ${incident.createdAt}\n`);
         if (incident.error) io.out(`${style.red(`error: ${incident.error}`)}\n`);
+        const artifacts = await store.listArtifacts(id);
+        if (artifacts.length) io.out(`evidence kept: ${artifacts.join(', ')} (triage incident ${id} --artifact NAME)\n`);
         io.out(`\n${style.bold('Timeline')}\n`);
         for (const e of timeline) io.out(`  ${e.at}  ${e.type.padEnd(22)} ${e.message}\n`);
         if (incident.report) io.out(`\n${renderReport(incident.report, style)}\n`);

@@ -197,6 +197,7 @@ export async function runApproved(hash: string, deps: ActionDeps): Promise<void>
       const forensics = snap.facts.forensics;
       if (forensics) {
         const file = renderSnapshot(forensics);
+        await store.putArtifact(a.incidentId, file.filename, file.content);
         await store.append(a.incidentId, event('snapshot-taken', `forensic snapshot of PID ${forensics.pid}: ${file.filename}`, now(), { file: file.filename, sections: forensics.sections.length }));
         if (thread) await chat.upload({ channel: thread.channel, ts: thread.ts }, { filename: file.filename, title: `Evidence before restart (PID ${forensics.pid})`, content: file.content }).catch((err: Error) => log.warn({ err: err.message }, 'snapshot upload failed'));
       } else {

@@ -161,6 +161,15 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     expect(textOf(decided ?? { text: '' })).toMatch(/done by <@U0APPROVER>/);
     expect(textOf(decided ?? { text: '' })).not.toMatch(/triage_approve/);
 
+    // The snapshot is kept with the incident too, not only in Slack.
+    const kept = await store.listArtifacts(incident.id);
+    expect(kept.some((n) => /^forensics-\d+-/.test(n))).toBe(true);
+    const snapshot = await new Promise<string>((resolve) =>
+      execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'incident', incident.id, '--config', configPath, '--artifact', kept[0] ?? ''], (_e, out) => resolve(out)),
+    );
+    expect(snapshot).toMatch(/CLOSE-WAIT/);
+    expect(snapshot).toMatch(/Max open files/);
+
     const md = await new Promise<string>((resolve) => execFile(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), 'postmortem', incident.id, '--config', configPath], (_e, out) => resolve(out)));
     expect(md).toMatch(/U0APPROVER/);
     expect(md).toMatch(/restart/);

@@ -96,6 +96,11 @@ function contract(name: string, make: () => Promise<IncidentStore>) {
       expect(await s.bumpCounter(`c${b.incident.id}`, 60)).toBe(2);
       expect(await s.getCounter(`c${b.incident.id}`)).toBe(2);
       expect(await s.getCounter('never')).toBe(0);
+      await s.putArtifact(b.incident.id, 'forensics-1.txt', 'fd 0 -> /dev/null\n');
+      expect(await s.listArtifacts(b.incident.id)).toEqual(['forensics-1.txt']);
+      expect(await s.getArtifact(b.incident.id, 'forensics-1.txt')).toBe('fd 0 -> /dev/null\n');
+      expect(await s.getArtifact(b.incident.id, 'nope')).toBeNull();
+      expect((await s.pendingApprovals()).map((x) => x.hash)).not.toContain(approval.hash);
       expect(await s.ping()).toBe(true);
       await s.close();
     });

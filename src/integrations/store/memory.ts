@@ -108,6 +108,22 @@ export class MemoryIncidentStore implements IncidentStore {
     return a ? structuredClone(a) : null;
   }
 
+  private readonly artifacts = new Map<string, Map<string, string>>();
+
+  async putArtifact(incidentId: string, name: string, content: string): Promise<void> {
+    const m = this.artifacts.get(incidentId) ?? new Map<string, string>();
+    m.set(name, content);
+    this.artifacts.set(incidentId, m);
+  }
+
+  async getArtifact(incidentId: string, name: string): Promise<string | null> {
+    return this.artifacts.get(incidentId)?.get(name) ?? null;
+  }
+
+  async listArtifacts(incidentId: string): Promise<string[]> {
+    return [...(this.artifacts.get(incidentId)?.keys() ?? [])];
+  }
+
   async pendingApprovals(): Promise<Approval[]> {
     return [...this.approvals.values()].filter((a) => a.status === 'pending').map((a) => structuredClone(a));
   }

@@ -11,6 +11,7 @@ import { alertKey, event, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type
  *   P:alerts:<id>               hash: alert key -> AlertRef JSON
  *   P:timeline:<id>             list of TimelineEvent JSON
  *   P:unrouted                  list of UnroutedAlert JSON, newest first, capped
+ *   P:artifacts:<id>            hash: name -> evidence kept with the incident (forensic snapshots)
  */
 
 const OPEN_OR_JOIN = `
@@ -226,6 +227,18 @@ export class RedisIncidentStore implements IncidentStore {
     const m = this.redis.multi().set(this.k('approval', a.hash), JSON.stringify(a), 'EX', 7 * 24 * 3600);
     if (a.status === 'pending') m.sadd(this.k('approvals', 'pending'), a.hash);
     await m.exec();
+  }
+
+  async putArtifact(incidentId: string, name: string, content: string): Promise<void> {
+    await this.redis.hset(this.k('artifacts', incidentId), name, content);
+  }
+
+  async getArtifact(incidentId: string, name: string): Promise<string | null> {
+    return this.redis.hget(this.k('artifacts', incidentId), name);
+  }
+
+  async listArtifacts(incidentId: string): Promise<string[]> {
+    return this.redis.hkeys(this.k('artifacts', incidentId));
   }
 
   async pendingApprovals(): Promise<Approval[]> {

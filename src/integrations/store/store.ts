@@ -57,6 +57,10 @@ export interface IncidentStore {
   update(id: string, patch: IncidentPatch, event?: TimelineEvent): Promise<Incident | null>;
   putApproval(a: Approval): Promise<void>;
   getApproval(hash: string): Promise<Approval | null>;
+  /** Evidence kept with the incident (a forensic snapshot), by name. */
+  putArtifact(incidentId: string, name: string, content: string): Promise<void>;
+  getArtifact(incidentId: string, name: string): Promise<string | null>;
+  listArtifacts(incidentId: string): Promise<string[]>;
   /** Approvals still waiting for a decision (for the expiry sweep). */
   pendingApprovals(): Promise<Approval[]>;
   /** Moves an approval from `from` to `to` atomically; null when it was not in `from` (decided already, double click). */
