@@ -73,6 +73,14 @@ describe('CappedBuffer', () => {
     expect(b.truncated).toBe(false);
   });
 
+  it('is truncated once the reader stops reading at the cap', () => {
+    const b = new CappedBuffer(6);
+    b.push(Buffer.from('abcdef'));
+    b.cut();
+    expect(b.text()).toBe('abcdef');
+    expect(b.truncated).toBe(true);
+  });
+
   it('cuts a chunk that crosses the cap and drops later ones, marking truncated', () => {
     const b = new CappedBuffer(5);
     b.push(Buffer.from('abc'));

@@ -71,6 +71,11 @@ export class CappedBuffer {
     return this.size >= this.cap;
   }
 
+  /** The reader stops reading at the cap (closes the stream): what would have followed is lost. */
+  cut(): void {
+    this.truncated = true;
+  }
+
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
   }

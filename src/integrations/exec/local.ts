@@ -32,7 +32,10 @@ export class LocalExecutor implements Executor {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       child.stdout.on('data', (c: Buffer) => {
         out.push(c);
-        if (out.full) child.kill('SIGKILL');
+        if (out.full && child.exitCode === null) {
+          out.cut();
+          child.kill('SIGKILL');
+        }
       });
       child.stderr.on('data', (c: Buffer) => err.push(c));
       child.on('error', (e: NodeJS.ErrnoException) => {

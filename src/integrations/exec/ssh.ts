@@ -302,7 +302,10 @@ export class SshExecutor implements Executor {
           if (settled) return ch.close();
           ch.on('data', (c: Buffer) => {
             out.push(c);
-            if (out.full) ch.close();
+            if (out.full && !exited) {
+              out.cut();
+              ch.close();
+            }
           });
           ch.stderr.on('data', (c: Buffer) => err.push(c));
           ch.on('exit', (code: number | null, signal?: string) => {
