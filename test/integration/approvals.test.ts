@@ -18,6 +18,7 @@ const SECRET = 'approvals-signing-secret';
 const CHANNEL = 'C0ONCALL01';
 const APPROVER = 'U0APPROVER';
 const REQUESTER = 'U0ALICE';
+const ALERTS = 'C0ALERTS02';
 
 let slack: SlackEmulator;
 let lab: LabHandle;
@@ -75,7 +76,9 @@ beforeAll(async () => {
       services: { checkout: { port, instances: ['lab-1'], actions: { restart: ['kill', '{pid}'], quarantine: ['false'] } } },
       redis: { url: REDIS_URL, prefix },
       server: { host: '127.0.0.1', port: await freePort(), apiToken: 'api-token-for-tests' },
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
+      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200, alertChannel: ALERTS },
+      webhooks: { alertmanager: { auth: { type: 'bearer', token: 'am-token' } } },
+      routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
       approvals: { approvers: [APPROVER, REQUESTER], approverGroups: ['S0ONCALL'], twoPersonRule: true, ttlMinutes: 15, sweepIntervalMs: 300 },
       safety: { restartsPerHour: 2 },
       recovery: { timeoutMs: 20_000, intervalMs: 200, probes: 3 },
@@ -226,13 +229,28 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     expect((await store.getApproval(grouped.hash))?.decidedBy).toBe('U0GROUPIE');
   });
 
-  it('refuses a restart once the hourly budget is used, with the reason', async () => {
+  it('from an alert: its own thread, the diagnosis, the plan — the restart refused once the hourly budget is used — and the postmortem', async () => {
     await store.update(incident.id, { status: 'resolved' });
     await lab.waitForFailure(45_000);
-    const again = nextTs();
-    await sendEvent(events, SECRET, { type: 'app_mention', user: REQUESTER, text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: again, channel: CHANNEL });
-    await until('the budget refusal', () => inThread(again).some((m) => /Not proposing restart on lab-1: restart budget of 2 per hour for checkout is used up/.test(m.text)), 60_000);
-    expect(inThread(again).some((m) => textOf(m).includes('triage_approve'))).toBe(false);
+    const res = await fetch(`${serve.url}/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer am-token', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: '4', groupKey: 'g', status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
+        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${lab.port}` }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'budget-1' }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const { incidents } = (await res.json()) as { incidents: { id: string; created: boolean }[] };
+    expect(incidents[0]?.created).toBe(true);
+    const root = await until('the alert thread', () => slack.messages(ALERTS).find((m) => !m.thread_ts), 10_000);
+    const inAlerts = () => slack.messages(ALERTS).filter((m) => m.thread_ts === root.ts);
+    await until('the budget refusal', () => inAlerts().some((m) => /Not proposing restart on lab-1: restart budget of 2 per hour for checkout is used up/.test(m.text)), 60_000);
+    expect(inAlerts().some((m) => textOf(m).includes('db-pool-saturation'))).toBe(true);
+    expect(inAlerts().some((m) => textOf(m).includes('triage_approve'))).toBe(false);
+    const md = await (await fetch(`${serve.url}/incidents/${incidents[0]?.id}/postmortem.md`, { headers: { authorization: 'Bearer api-token-for-tests' } })).text();
+    expect(md).toMatch(/FdUsageHigh/);
+    expect(md).toMatch(/restart budget of 2 per hour/);
   });
 
   it('triage shell: the same flow as prompts — propose, approve at the terminal, snapshot, restart, verify', async () => {
