@@ -30,6 +30,8 @@ const REQUIRED = {
   '/usr/bin/psql': 'postgresql-client',
   '/usr/bin/prometheus-alertmanager': 'prometheus-alertmanager',
   '/usr/bin/redis-server': 'redis-server',
+  '/usr/bin/sudo': 'sudo',
+  '/usr/sbin/visudo': 'sudo',
 };
 
 // The dedicated SSH user the integration tests log in as (clean home, fast shell start).

@@ -60,6 +60,10 @@ export const HostSchema = z
         agent: z.boolean().default(false).describe('use the SSH agent at SSH_AUTH_SOCK'),
         jumpHost: Name.optional().describe('name of another inventory host to tunnel through'),
         hostKey: HostKeySchema,
+        sudo: z
+          .boolean()
+          .default(false)
+          .describe("read the service's /proc/PID files, ss -p and pmap through sudo -n (the rules in SECURITY.md), when the SSH user is not the service's user"),
       })
       .strict()
       .refine((s) => s.keyPath !== undefined || s.agent, { message: 'set keyPath or agent: true' })

@@ -6,6 +6,7 @@ import { printable, type Target } from '../core/target.js';
 import type { Executor } from '../integrations/exec/executor.js';
 import { LocalExecutor } from '../integrations/exec/local.js';
 import { SshExecutor, type SshEndpoint } from '../integrations/exec/ssh.js';
+import { SudoExecutor } from '../integrations/exec/sudo.js';
 import type { Net } from '../integrations/net/net.js';
 import { NodeNet } from '../integrations/net/node-net.js';
 import type { Report } from './report.js';
@@ -91,7 +92,8 @@ function endpointFor(name: string, settings: Settings, seen: Set<string>): SshEn
 export function executorFor(resolved: ResolvedTarget, settings: Settings, onWarning: (m: string) => void): Executor {
   const ssh = settings.config.ssh;
   if (!resolved.ssh) return new LocalExecutor(resolved.name, { timeoutMs: ssh.commandTimeoutMs, maxOutputBytes: ssh.maxOutputBytes });
-  return new SshExecutor(resolved.ssh, ssh, onWarning);
+  const exec = new SshExecutor(resolved.ssh, ssh, onWarning);
+  return settings.config.hosts[resolved.name]?.ssh?.sudo ? new SudoExecutor(exec) : exec;
 }
 
 /** Runs a runbook against one target and assembles the report. Throws only when it could not run at all. */
