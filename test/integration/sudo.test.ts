@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as stringifyYaml } from 'yaml';
 import type { StepContext } from '../../src/engine/step.js';
 import type { Report } from '../../src/engine/report.js';
 import { SshExecutor, DEFAULT_SSH_TUNING } from '../../src/integrations/exec/ssh.js';
@@ -56,27 +57,14 @@ beforeAll(async () => {
   lab = await startLab({ scenario: 'db-pool', port });
   chmodSync(lab.logDir, 0o755);
   config = join(mkdtempSync(join(tmpdir(), 'triage-cfg-')), 'triage.config.yaml');
+  const ssh = { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, sudo: true, hostKey: { knownHosts: sshd.knownHostsPath } };
   writeFileSync(
     config,
-    [
-      'hosts:',
-      '  lab-1:',
-      '    address: 127.0.0.1',
-      '    ssh:',
-      `      port: ${sshd.port}`,
-      `      user: ${sshd.user}`,
-      `      keyPath: ${sshd.keyPath}`,
-      '      sudo: true',
-      '      hostKey:',
-      `        knownHosts: ${sshd.knownHostsPath}`,
-      'services:',
-      '  checkout:',
-      `    port: ${port}`,
-      '    instances: [lab-1]',
-      'investigation:',
-      '  probePath: /xx/checkalive',
-      '  probeAttempts: 10',
-    ].join('\n'),
+    stringifyYaml({
+      hosts: { 'lab-1': { address: '127.0.0.1', ssh } },
+      services: { checkout: { port, instances: ['lab-1'] } },
+      investigation: { probePath: '/xx/checkalive', probeAttempts: 10 },
+    }),
   );
   await lab.waitForFailure(45_000);
 }, 90_000);
@@ -105,7 +93,7 @@ describe('sudo -n for exactly the runbook commands (SECURITY.md)', () => {
 
   it('without sudo the same investigation cannot see the process', async () => {
     const plain = config.replace('.yaml', '-nosudo.yaml');
-    writeFileSync(plain, readFileSync(config, 'utf8').replace('      sudo: true\n', ''));
+    writeFileSync(plain, readFileSync(config, 'utf8').replace(/^ +sudo: true\n/m, ''));
     const res = await cli(['investigate', 'connreset', `lab-1:${lab.port}`, '--config', plain, '--json', '--samples', '1']);
     const r = JSON.parse(res.stdout) as Report;
     expect(r.steps.find((s) => s.id === 'process')).toMatchObject({ status: 'failed', error: expect.stringMatching(/not visible to this user/) });
