@@ -39,10 +39,18 @@ export function parseTarget(text: string): Target {
   return { host, port };
 }
 
-/** Quotes control and non-ASCII characters so an error message cannot smuggle terminal escapes. */
+/**
+ * Quotes control and non-ASCII characters so an error message cannot smuggle terminal escapes.
+ * At most `max` characters of output (escapes count as what they print, and are never cut), then `…`.
+ */
 export function printable(text: string, max = 60): string {
-  const escaped = (text.length > max ? text.slice(0, max) : text).replace(/[^\x20-\x7e]/g, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`);
-  return text.length > max ? `${escaped}…` : escaped;
+  let out = '';
+  for (const ch of text) {
+    const piece = ch >= ' ' && ch <= '~' ? ch : `\\u{${ch.codePointAt(0)?.toString(16)}}`;
+    if (out.length + piece.length > max) return `${out}…`;
+    out += piece;
+  }
+  return out;
 }
 
 export function formatTarget(t: Target): string {

@@ -86,6 +86,19 @@ describe('printable', () => {
     expect(p.length).toBeLessThan(20);
   });
 
+  it('bounds what it prints, escapes included, and never cuts an escape', () => {
+    expect(printable('\x00'.repeat(100), 22)).toBe('\\u{0}'.repeat(4) + '…');
+    expect(printable('ab\x1b', 5)).toBe('ab…');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.integer({ min: 1, max: 120 }), (s, max) => {
+        const out = printable(s, max);
+        expect(out.length).toBeLessThanOrEqual(max + 1);
+        expect(out.replace(/…$/, '')).not.toMatch(/\\u\{[0-9a-f]*$/);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('never returns control characters, for any string', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 200 }), fc.integer({ min: 1, max: 120 }), (s, max) => {
