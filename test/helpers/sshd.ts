@@ -5,10 +5,11 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { freePort } from './ports.js';
@@ -16,6 +17,12 @@ import { freePort } from './ports.js';
 const execFileP = promisify(execFile);
 
 export const TEST_USER = 'triage-test';
+
+/**
+ * A `loginShell` that records every command line it is sent (base64, one per line) in
+ * `Sshd.commandLog`, then runs it with `/bin/bash -c` as the user's shell would.
+ */
+export const LOGGING_SHELL = fileURLToPath(new URL('../fixtures/hostile/logging-shell.sh', import.meta.url));
 
 const SSHD = '/usr/sbin/sshd';
 const SSH_KEYGEN = 'ssh-keygen';
@@ -41,6 +48,13 @@ export interface Sshd {
   stop(): Promise<void>;
   /** SIGKILL sshd and all its per-connection children (simulates a dropped connection). */
   kill(): void;
+  /** With `loginShell`: the file the shell is given to log to (owned by the user), else null. */
+  commandLog: string | null;
+  /**
+   * With `LOGGING_SHELL`: every command line sshd was asked to run so far, decoded, in order
+   * ("-" for a session without a command). Empty without a `loginShell`.
+   */
+  commands(): string[];
 }
 
 export interface StartSshdOptions {
@@ -49,8 +63,11 @@ export interface StartSshdOptions {
   /** sshd MaxSessions (sessions per connection); default 10. */
   maxSessions?: number;
   /**
-   * Reserved for a later issue (a wrapper shell logging every command). Currently ignored:
-   * the user's login shell from /etc/passwd is used.
+   * An executable every session goes through (sshd `ForceCommand`) instead of the user's shell
+   * running the client's command itself: it is copied into the sshd's dir and run as
+   * `PROGRAM LOGFILE` by the user's shell, with the client's command line in
+   * `SSH_ORIGINAL_COMMAND`; LOGFILE (`Sshd.commandLog`) exists and is writable by the user.
+   * `LOGGING_SHELL` logs each command line and runs it. Unset: sshd runs commands as usual.
    */
   loginShell?: string;
 }
@@ -169,6 +186,7 @@ function sshdConfig(o: {
   user: string;
   maxSessions: number;
   perSourcePenalties: boolean;
+  forceCommand?: string;
 }): string {
   const lines = [
     `Port ${o.port}`,
@@ -192,6 +210,7 @@ function sshdConfig(o: {
   // OpenSSH >= 9.8 penalises sources that fail auth or connect without authenticating (our
   // readiness probe, the "refused key" tests); everything here comes from 127.0.0.1.
   if (o.perSourcePenalties) lines.push('PerSourcePenalties no');
+  if (o.forceCommand) lines.push(`ForceCommand ${o.forceCommand}`);
   return lines.join('\n') + '\n';
 }
 
@@ -282,7 +301,6 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
   }
   const user = opts.user ?? TEST_USER;
   const maxSessions = opts.maxSessions ?? 10;
-  // opts.loginShell: intentionally ignored for now (see StartSshdOptions).
 
   // sshd's privilege-separation directory (test-prereqs creates it; /run may be a fresh tmpfs).
   try {
@@ -314,12 +332,26 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
     const configPath = join(dir, 'sshd_config');
     const knownHostsPath = join(dir, 'known_hosts');
 
+    let commandLog: string | null = null;
+    let forceCommand: string | undefined;
+    if (opts.loginShell !== undefined) {
+      const shell = join(dir, 'login-shell');
+      commandLog = join(dir, 'commands.log');
+      await copyFile(opts.loginShell, shell);
+      await chmod(shell, 0o755);
+      await writeFile(commandLog, '', { mode: 0o600 });
+      const [uid, gid] = await Promise.all(['-u', '-g'].map(async (flag) => Number((await execFileP('id', [flag, user])).stdout.trim())));
+      await chown(commandLog, uid ?? -1, gid ?? -1);
+      // sshd hands this line to the user's shell (`-c`); mkdtemp paths need no quoting.
+      forceCommand = `${shell} ${commandLog}`;
+    }
+
     // freePort() races with other processes; retry when the bind fails.
     let spawned: Spawned | undefined;
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      await writeValidConfig(configPath, { port, dir, hostKey, user, maxSessions });
+      await writeValidConfig(configPath, { port, dir, hostKey, user, maxSessions, ...(forceCommand ? { forceCommand } : {}) });
       try {
         spawned = await spawnAndWait(configPath, port);
         break;
@@ -355,6 +387,20 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
       pid,
       kill() {
         if (child.exitCode === null && child.signalCode === null) killTree(pid);
+      },
+      commandLog,
+      commands() {
+        if (commandLog === null) return [];
+        let text: string;
+        try {
+          text = readFileSync(commandLog, 'utf8');
+        } catch {
+          return []; // stopped: the dir is gone
+        }
+        return text
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => (l === '-' ? '-' : Buffer.from(l, 'base64').toString('utf8')));
       },
       stop() {
         stopping ??= (async () => {
