@@ -44,7 +44,9 @@ export interface TimelineEvent {
     | 'action-finished'
     | 'recovery-verified'
     | 'mitigated'
-    | 'resolved';
+    | 'resolved'
+    /** A chat message (the report, a failure) could not be delivered; the incident goes on without it. */
+    | 'notify-failed';
   message: string;
   data?: Record<string, unknown>;
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Settings } from '../config.js';
 import { asTriageError } from '../core/errors.js';
 import type { Approval, Incident } from '../core/incident.js';
@@ -15,6 +16,9 @@ import { processStep } from '../steps/process.js';
 const HOUR = 3600;
 const restartsKey = (service: string) => `restarts:${service}`;
 const failuresKey = (service: string) => `action-failures:${service}`;
+/** Taken once, just before an approved action's command runs. */
+const commandKey = (hash: string) => `action-command:${hash}`;
+const COMMAND_MARK_TTL = 7 * 24 * HOUR;
 
 export interface ActionDeps {
   settings: Settings;
@@ -149,9 +153,19 @@ export async function expireApprovals(deps: ActionDeps): Promise<number> {
 export async function runApproved(hash: string, deps: ActionDeps): Promise<void> {
   const { store, chat, settings, log } = deps;
   const now = () => deps.now?.() ?? new Date();
-  // approved → running happens once; a redelivered job (or one after a crash mid-action) finds it running and stops.
-  const a = await store.transitionApproval(hash, 'approved', 'running');
-  if (!a) return log.info({ hash }, 'action not in state approved: not run (again)');
+  // approved → running happens once. The job id is the approval's hash, so a job that finds its
+  // approval already running is one redelivered after its worker died (BullMQ is at-least-once).
+  let a = await store.transitionApproval(hash, 'approved', 'running');
+  let commandClaimed = false;
+  if (!a) {
+    const cur = await store.getApproval(hash);
+    if (cur?.status !== 'running') return log.info({ hash, status: cur?.status }, 'action not in state approved: not run (again)');
+    // The marker is taken just before the command runs: free means the worker died before it.
+    if (!(await store.claimOnce(commandKey(hash), COMMAND_MARK_TTL))) return interrupted(cur, deps);
+    commandClaimed = true;
+    a = cur;
+    log.info({ hash, worker: `${hostname()}/${process.pid}` }, 'the worker running this action died before its command: running it here');
+  }
   const inc = await store.get(a.incidentId);
   const thread = inc?.thread;
   const say = async (text: string) => {
@@ -204,6 +218,7 @@ export async function runApproved(hash: string, deps: ActionDeps): Promise<void>
         await store.append(a.incidentId, event('snapshot-taken', `no snapshot: ${snap.steps.map((s) => s.error).filter(Boolean).join('; ') || 'process not found'}`, now(), { ok: false }));
       }
     }
+    if (!commandClaimed && !(await store.claimOnce(commandKey(hash), COMMAND_MARK_TTL))) return await interrupted(a, deps);
     await store.append(a.incidentId, event('action-started', `${a.action.kind} on ${a.action.host}:${a.action.port}`, now(), { by: a.decidedBy, kind: a.action.kind, host: a.action.host, port: a.action.port, argv: a.action.argv }));
     const res = await exec.run(a.action.argv, { timeoutMs: 60_000 });
     await store.append(a.incidentId, event('action-finished', `${a.action.kind} exited ${res.exitCode}`, now(), { kind: a.action.kind, exitCode: res.exitCode, durationMs: Math.round(res.durationMs) }));
@@ -237,6 +252,24 @@ export async function runApproved(hash: string, deps: ActionDeps): Promise<void>
   } finally {
     await exec.close();
   }
+}
+
+/**
+ * A redelivered action whose command may have run (its worker died after taking the marker): it is
+ * not run again — a human looks at the instance. Recorded in the timeline, the thread and the approval.
+ */
+async function interrupted(a: Approval, deps: ActionDeps): Promise<void> {
+  const { store, chat, settings } = deps;
+  const now = deps.now?.() ?? new Date();
+  const why = `${a.action.kind} state unknown after a worker died mid-action; not re-run`;
+  const fin = await store.transitionApproval(a.hash, 'running', 'failed', { outcome: why });
+  if (!fin) return;
+  await store.bumpCounter(failuresKey(a.action.service), HOUR);
+  await store.append(a.incidentId, event('action-finished', `${why}: check ${a.action.host}:${a.action.port} before approving again`, now, { kind: a.action.kind, host: a.action.host, outcome: 'unknown', interrupted: true }));
+  const inc = await store.get(a.incidentId);
+  const blastRadius = `1 of ${settings.config.services[a.action.service]?.instances.length ?? '?'} instances of ${a.action.service}`;
+  if (inc?.thread) await chat.post(inc.thread.channel, { kind: 'text', text: `The worker running ${a.action.kind} on ${a.action.host}:${a.action.port} died while the command ran: its outcome is unknown, and it is not run again. Check the instance; the incident is not mitigated.` }, inc.thread.ts).catch(() => undefined);
+  if (fin.message) await chat.update(fin.message, { kind: 'approval', approval: fin, blastRadius, state: 'decided' }).catch(() => undefined);
 }
 
 /** Probes in rounds until a whole round answers, or the time-out. */

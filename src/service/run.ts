@@ -92,6 +92,12 @@ export async function runServe(settings: Settings, signal: AbortSignal, log: Log
   await store.close();
 }
 
+/** A message the thread did not get: said in the timeline, so the incident shows it. */
+async function notifyFailed(store: IncidentStore, log: Logger, incidentId: string, message: string): Promise<void> {
+  log.warn({ incident: incidentId }, message);
+  await store.append(incidentId, event('notify-failed', message, new Date())).catch(() => undefined);
+}
+
 /** One investigation of a stored incident, recorded in its timeline. */
 export async function investigateIncident(incidentId: string, attempt: number, deps: { settings: Settings; store: IncidentStore; metrics: Metrics; log: Logger; signal?: AbortSignal }): Promise<void> {
   const { store, settings, log } = deps;
@@ -130,7 +136,7 @@ export async function investigateIncident(incidentId: string, attempt: number, d
     const root = report.diagnosis.rootCause;
     await store.update(incidentId, { status: 'diagnosed', report }, event('diagnosed', root ? `${root.id} (${Math.round(root.confidence * 100)}%): ${report.diagnosis.chain.join(' → ')}` : 'no root cause found', new Date(), { rootCause: root?.id ?? null }));
     deps.metrics.investigations.inc({ outcome: root ? root.id : 'undiagnosed' });
-    await reporter?.finish(report, incidentId, longEvidence({ kind: 'findings', step: 'all', findings: report.findings })).catch((err: Error) => log.warn({ err: err.message }, 'slack report failed'));
+    await reporter?.finish(report, incidentId, longEvidence({ kind: 'findings', step: 'all', findings: report.findings })).catch((err: Error) => notifyFailed(store, log, incidentId, `could not post the diagnosis to Slack (it is kept: @triage incident ${incidentId}): ${err.message}`));
     if (reporter && slack) {
       const diagnosed = await store.get(incidentId);
       const chat = new SlackChat({ botToken: slack.botToken, ...(slack.apiUrl ? { apiUrl: slack.apiUrl } : {}) });
@@ -139,7 +145,7 @@ export async function investigateIncident(incidentId: string, attempt: number, d
     log.info({ incident: incidentId, rootCause: root?.id, chain: report.diagnosis.chain }, 'diagnosed');
   } catch (err) {
     if (err instanceof TriageError && PERMANENT.has(err.code)) {
-      await reporter?.fail(err.message).catch(() => undefined);
+      await reporter?.fail(err.message).catch((e: Error) => notifyFailed(store, log, incidentId, `could not post the failure to Slack: ${e.message}`));
       await store.update(incidentId, { status: 'failed', error: err.message }, event('investigation-failed', err.message, new Date(), { code: err.code }));
       deps.metrics.investigations.inc({ outcome: 'failed' });
       throw new PermanentFailure(err.message);

@@ -104,6 +104,8 @@ export interface SlackEmulator {
   rateLimit(method: string, count: number, retryAfterSec: number): void;
   /** The next `count` calls to `method` answer HTTP 500 (or 503). */
   failNext(method: string, count: number, status?: number): void;
+  /** Ends injected 429/5xx answers (for `method`, or all): Slack is back. */
+  clearFaults(method?: string): void;
   /** Resolves when `pred(calls)` holds (polls every 20 ms), rejects after timeoutMs with the calls so far. */
   waitFor(pred: (calls: RecordedCall[]) => boolean, timeoutMs: number, what: string): Promise<void>;
   /** Sets the members of a user group (usergroups.users.list). */
@@ -728,6 +730,10 @@ export async function startSlackEmulator(opts: { botUserId?: string; teamId?: st
       const list = faults.get(method) ?? [];
       list.push({ kind: 'fail', remaining: count, status, retryAfterSec: 0 });
       faults.set(method, list);
+    },
+    clearFaults: (method) => {
+      if (method === undefined) faults.clear();
+      else faults.delete(method);
     },
     waitFor: (pred, timeoutMs, what) =>
       new Promise<void>((resolve, reject) => {

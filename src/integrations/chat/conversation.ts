@@ -1,6 +1,6 @@
 import type { Settings } from '../../config.js';
 import { TriageError } from '../../core/errors.js';
-import type { Incident, Trigger } from '../../core/incident.js';
+import type { Incident, IncidentThread, Trigger } from '../../core/incident.js';
 import { formatTarget } from '../../core/target.js';
 import { resolveTarget } from '../../engine/investigate.js';
 import type { Report } from '../../engine/report.js';
@@ -28,7 +28,7 @@ export interface Said {
 }
 
 /** Starts the investigation of a new incident: enqueue it (service) or run it now (shell). */
-export type Launcher = (incident: Incident) => Promise<void>;
+export type Launcher = (incident: Omit<Incident, 'alerts'>) => Promise<void>;
 
 /**
  * The conversation, written once for every chat: parse what was said, answer usage errors
@@ -100,11 +100,21 @@ export class Conversation {
       await chat.post(said.channel, { kind: 'text', text: `Already on it: incident ${inc.id} (${inc.status}) for ${where}${there}.` }, said.threadTs);
       return;
     }
-    // Slash commands have no thread: open one with a root message.
-    const root: ThreadRef = said.threadTs ? { channel: said.channel, ts: said.threadTs } : await chat.post(said.channel, { kind: 'text', text: `Incident ${inc.id}: ${runbook} on ${where}, asked by ${said.user}` });
-    const progress = await chat.post(said.channel, { kind: 'progress', title: `${where} — runbook ${runbook}`, steps: [] }, root.ts);
-    await store.update(inc.id, { thread: { channel: root.channel, ts: root.ts, progressTs: progress.ts } }, event('investigation-queued', `asked by ${said.user} via ${said.via}`, new Date()));
-    await this.deps.launch({ ...inc, thread: { channel: root.channel, ts: root.ts, progressTs: progress.ts } });
+    // Slash commands have no thread: open one with a root message. The chat failing must not lose
+    // the incident: it is investigated anyway, and the failure is in its timeline.
+    let thread: IncidentThread | undefined = said.threadTs ? { channel: said.channel, ts: said.threadTs } : undefined;
+    let chatError: string | null = null;
+    try {
+      const root: ThreadRef = thread ?? (await chat.post(said.channel, { kind: 'text', text: `Incident ${inc.id}: ${runbook} on ${where}, asked by ${said.user}` }));
+      thread = { channel: root.channel, ts: root.ts };
+      const progress = await chat.post(said.channel, { kind: 'progress', title: `${where} — runbook ${runbook}`, steps: [] }, root.ts);
+      thread = { ...thread, progressTs: progress.ts };
+    } catch (err) {
+      chatError = (err as Error).message;
+    }
+    await store.update(inc.id, thread ? { thread } : {}, event('investigation-queued', `asked by ${said.user} via ${said.via}`, new Date()));
+    if (chatError !== null) await store.append(inc.id, event('notify-failed', `could not open the thread's progress message: ${chatError}`, new Date()));
+    await this.deps.launch(thread ? { ...inc, thread } : inc);
   }
 }
 

@@ -138,11 +138,11 @@ const REDACTIONS: [RegExp, string | ((...a: string[]) => string)][] = [
   [/\b(bearer\s+)(?!\[REDACTED\])([A-Za-z0-9._~+/=-]{8,4096})/gi, `$1${R}`],
   // JSON / key-value secrets: "password":"x", password=x, client_secret: x, api_key=x, access_token=x
   [
-    /((?:[\w-]{0,40})(?:password|passwd|pwd|secret|token|api[_-]?key)"?\s*[=:]\s*)("(?:[^"\\]|\\.){0,4096}"|'[^']{0,4096}'|[^\s&,;"']{1,4096})/gi,
+    /((?:[\w-]{0,40})(?:password|passwd|pwd|secret[_-]?access[_-]?key|secret|token|api[_-]?key)"?\s*[=:]\s*)("(?:[^"\\]|\\.){0,4096}"|'[^']{0,4096}'|[^\s&,;"']{1,4096})/gi,
     (_m: string, key: string, val: string) => (val.startsWith('"') ? `${key}"${R}"` : val.startsWith("'") ? `${key}'${R}'` : `${key}${R}`),
   ],
   // Command-line flags with the value as the next word: --password hunter2, -token x
-  [/(\s--?[\w-]{0,40}(?:password|passwd|pwd|secret|token|api[_-]?key)\s+)(?!\[REDACTED\])(?!-)(\S{1,4096})/gi, `$1${R}`],
+  [/(\s--?[\w-]{0,40}(?:password|passwd|pwd|secret[_-]?access[_-]?key|secret|token|api[_-]?key)\s+)(?!\[REDACTED\])(?!-)(\S{1,4096})/gi, `$1${R}`],
   // AWS access key ids
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, R],
   // Slack tokens
@@ -151,8 +151,8 @@ const REDACTIONS: [RegExp, string | ((...a: string[]) => string)][] = [
 
 /**
  * Replaces secret values with `[REDACTED]`: values of password=, passwd=, pwd=, secret=, token=,
- * apikey=/api_key= (also as `key: value` and JSON `"key":"value"`, and with prefixes such as
- * `client_secret`, `access_token`, `DB_PASSWORD`), `Authorization:` header values and bare `Bearer X`,
+ * apikey=/api_key=, secret_access_key= (also as `key: value` and JSON `"key":"value"`, and with
+ * prefixes such as `client_secret`, `access_token`, `DB_PASSWORD`, `AWS_SECRET_ACCESS_KEY`), `Authorization:` header values and bare `Bearer X`,
  * URL credentials (`postgres://user:PASS@`), AWS access key ids (AKIA/ASIA...), Slack tokens (xox?-...).
  */
 export function redactSecrets(line: string): string {
