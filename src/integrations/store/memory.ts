@@ -1,5 +1,5 @@
 import type { Approval, ApprovalStatus, Incident, TimelineEvent } from '../../core/incident.js';
-import { alertKey, event, isOpen, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
+import { alertKey, event, isOpen, newIncidentId, UNROUTED_KEEP, type IncidentPatch, type IncidentRecord, type IncidentStore, type OpenInput, type OpenResult, type UnroutedAlert } from './store.js';
 
 /** The incident store of local mode: one process, nothing kept. Same contract as the Redis one. */
 export class MemoryIncidentStore implements IncidentStore {
@@ -21,13 +21,13 @@ export class MemoryIncidentStore implements IncidentStore {
     const openId = this.open.get(key);
     const existing = openId ? this.incidents.get(openId) : undefined;
     if (existing) {
-      if (!input.alert) return { incident: clone(existing), created: false, duplicate: false };
+      if (!input.alert) return { incident: record(existing), created: false, duplicate: false };
       const k = alertKey(input.alert.fingerprint, input.alert.startsAt);
-      if (existing.alerts.some((a) => a.key === k)) return { incident: clone(existing), created: false, duplicate: true };
+      if (existing.alerts.some((a) => a.key === k)) return { incident: record(existing), created: false, duplicate: true };
       existing.alerts.push({ ...input.alert, key: k });
       existing.updatedAt = input.now.toISOString();
       this.timelines.get(existing.id)?.push(event('alert-joined', `alert ${input.alert.labels.alertname ?? input.alert.fingerprint} joined`, input.now, { fingerprint: input.alert.fingerprint }));
-      return { incident: clone(existing), created: false, duplicate: false };
+      return { incident: record(existing), created: false, duplicate: false };
     }
     const id = newIncidentId(input.now);
     const incident: Incident = {
@@ -43,7 +43,7 @@ export class MemoryIncidentStore implements IncidentStore {
     this.incidents.set(id, incident);
     this.open.set(key, id);
     this.timelines.set(id, [event('created', `incident opened for ${input.runbook} on ${input.target}`, input.now, { trigger: input.trigger })]);
-    return { incident: clone(incident), created: true, duplicate: false };
+    return { incident: record(incident), created: true, duplicate: false };
   }
 
   async resolveAlert(runbook: string, target: string, alert: Incident['alerts'][number], now: Date): Promise<Incident | null> {
@@ -165,4 +165,9 @@ export class MemoryIncidentStore implements IncidentStore {
 
 function clone<T>(x: T): T {
   return structuredClone(x);
+}
+
+function record(inc: Incident): IncidentRecord {
+  const { alerts: _alerts, ...rest } = inc;
+  return clone(rest);
 }

@@ -139,8 +139,9 @@ export class RedisIncidentStore implements IncidentStore {
       input.target,
       JSON.stringify(input.trigger),
     );
-    const incident = await this.get(gotId);
-    if (!incident) throw new Error(`incident ${gotId} vanished`);
+    const h = await this.redis.hgetall(this.k('incident', gotId));
+    if (!h.id) throw new Error(`incident ${gotId} vanished`);
+    const { alerts: _alerts, ...incident } = toIncident(h, []);
     return { incident, created: what === 'created', duplicate: what === 'duplicate' };
   }
 

@@ -11,8 +11,12 @@ export interface OpenInput {
   now: Date;
 }
 
+/** An incident without its alerts: what `openOrJoin` answers, since a storm joins thousands of alerts to one incident. */
+export type IncidentRecord = Omit<Incident, 'alerts'>;
+
 export interface OpenResult {
-  incident: Incident;
+  /** The incident opened or joined, without its alerts (read them with `get`). */
+  incident: IncidentRecord;
   /** A new incident was opened: the caller enqueues its investigation. */
   created: boolean;
   /** The very same alert (fingerprint + startsAt) was already recorded: nothing changed. */
