@@ -39,6 +39,19 @@ function contract(name: string, make: () => Promise<IncidentStore>) {
       await s.close();
     });
 
+    it('openOrJoin answers the incident without its alerts (a storm joins thousands); get has every one', async () => {
+      const s = await make();
+      for (let i = 0; i < 300; i++) {
+        const r = await s.openOrJoin({ runbook: 'connreset', target: 'host-7:80', trigger, alert: alert(`s${i}`), now: now() });
+        expect(r.created).toBe(i === 0);
+        expect('alerts' in r.incident, 'openOrJoin must not read back the alerts').toBe(false);
+        expect(r.incident).toMatchObject({ target: 'host-7:80', status: 'open' });
+      }
+      const all = await s.list();
+      expect(all.find((i) => i.target === 'host-7:80')?.alerts).toHaveLength(300);
+      await s.close();
+    });
+
     it('concurrent alerts for one target open exactly one incident', async () => {
       const s = await make();
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => s.openOrJoin({ runbook: 'connreset', target: 'host-9:80', trigger, alert: alert(`c${i}`), now: now() })));
