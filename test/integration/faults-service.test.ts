@@ -1,20 +1,21 @@
 // Faults of the service's parts (issue 7): a worker SIGKILLed while an approved action runs, and
 // Slack answering 5xx — for a moment, and for longer than the client retries. Each time the bot
 // keeps serving, the incident records what failed, and nothing accepted is lost.
-// (Redis stopped and restarted under load: redis-restart.test.ts; a worker killed
-// mid-investigation: worker-reliability.test.ts.)
+// Redis restarted under load on the webhook side is redis-restart.test.ts; here, the worker's
+// side. (A worker killed mid-investigation: worker-reliability.test.ts.)
 
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval, Incident } from '../../src/core/incident.js';
 import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
 import { startLab, type LabHandle } from '../../src/lab/lab.js';
 import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { cleanPrefix, REDIS_URL, startPrivateRedis, uniquePrefix } from '../helpers/redis.js';
 import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
 import { sendAction, sendEvent } from '../helpers/slack-signing.js';
 import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
@@ -65,6 +66,17 @@ function click(user: string, hash: string, messageTs: string) {
     response_url: slack.responseUrl(),
     actions: [{ type: 'button', action_id: 'triage_approve', block_id: 'approval', value: hash, action_ts: `${Date.now() / 1000}` }],
   });
+}
+
+async function infoServer(url: string): Promise<string> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return await r.info('server');
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** Resolves every open incident on the lab, so the next mention opens a new one. */
@@ -239,5 +251,79 @@ describe('faults: Slack answering 5xx', () => {
     const next = await mention();
     await until('the next diagnosis in its thread', () => inThread(next.thread).some((x) => textOf(x).includes('no-fault-found')), 60_000);
     console.log(`faults: Slack down for the whole investigation: incident diagnosed and failures recorded within ${elapsed} ms`);
+  }, 240_000);
+});
+
+describe('faults: Redis restarted under a working worker', () => {
+  it('a restart mid-investigation: it completes, and alerts accepted around the restart are all investigated; the worker reconnects by itself', async () => {
+    const redis = await startPrivateRedis();
+    const rPrefix = 'faults-redis';
+    const cfg = join(mkdtempSync(join(tmpdir(), 'triage-faults-redis-')), 'triage.config.yaml');
+    writeFileSync(
+      cfg,
+      stringify({
+        hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
+        services: { checkout: { port: lab.port, instances: ['lab-1'] } },
+        redis: { url: redis.url, prefix: rPrefix },
+        server: { host: '127.0.0.1', port: await freePort() },
+        webhooks: { alertmanager: { auth: { type: 'bearer', token: 'redis-am-token' } } },
+        routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
+        worker: { concurrency: 2, lockDurationMs: 3000, stalledIntervalMs: 1000, shutdownTimeoutMs: 3000 },
+        // Two samples 2 s apart: the first investigation is still running when Redis goes away.
+        investigation: { probePath: '/', probeAttempts: 3, intervalMs: 2000 },
+      }),
+    );
+    const st = new RedisIncidentStore(redis.url, rPrefix);
+    const srv = await startServe(cfg);
+    const wrk = await startWorker(cfg);
+    let n = 0;
+    let unavailable = 0;
+    // Like Alertmanager: a 5xx or a refused connection is retried until accepted.
+    const deliver = async (target: string): Promise<string> => {
+      const fingerprint = `redis-${++n}`;
+      const body = JSON.stringify({
+        version: '4', groupKey: `g-${fingerprint}`, status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
+        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: target }, annotations: {}, startsAt: '2026-12-01T11:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint }],
+      });
+      for (let attempt = 0; attempt < 600; attempt++) {
+        const res = await fetch(`${srv.url}/webhooks/alertmanager`, { method: 'POST', headers: { authorization: 'Bearer redis-am-token', 'content-type': 'application/json' }, body }).catch(() => null);
+        if (res?.status === 200) return ((await res.json()) as { incidents: { id: string }[] }).incidents[0]?.id ?? '';
+        if (res && res.status !== 503) throw new Error(`unexpected ${res.status}: ${await res.text()}`);
+        unavailable++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`alert for ${target} never accepted`);
+    };
+    try {
+      // Ports where nothing listens make quick investigations (process-down) of distinct incidents.
+      const ids = [await deliver(`lab-1:${lab.port}`)];
+      await until('the first investigation to be running', async () => (await st.get(ids[0] ?? ''))?.status === 'investigating', 30_000);
+      const runId = async () => /run_id:(\w+)/.exec(await infoServer(redis.url))?.[1];
+      const before = await runId();
+      const restartedAt = Date.now();
+      const restarting = redis.restart();
+      // Delivered as it goes down and comes back (~0.1 s here): answered 503 and retried, or accepted.
+      ids.push(...(await Promise.all([1, 2, 3].map((d) => deliver(`lab-1:${lab.port + d}`)))));
+      await restarting;
+      expect(await runId()).not.toBe(before);
+      ids.push(await deliver(`lab-1:${lab.port + 4}`));
+      expect(new Set(ids).size).toBe(5);
+      for (const id of ids) {
+        const done = await until(`incident ${id} to be diagnosed after the restart`, async () => {
+          const i = await st.get(id);
+          return i?.status === 'diagnosed' ? i : null;
+        }, 90_000);
+        expect(done.report?.diagnosis.rootCause).toBeTruthy();
+      }
+      // The first one was mid-investigation when Redis went away; it finished afterwards.
+      const first = (await st.timeline(ids[0] ?? '')).find((e) => e.type === 'diagnosed');
+      expect(Date.parse(first?.at ?? '')).toBeGreaterThan(restartedAt);
+      console.log(`faults: Redis restarted under the worker: 5/5 incidents diagnosed; ${unavailable} deliveries answered 503 or refused and were retried`);
+    } finally {
+      await wrk.stop();
+      await srv.stop();
+      await st.close();
+      await redis.stop();
+    }
   }, 240_000);
 });
