@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { median, quantile, type BenchResult } from './result.js';
-import { checkIncidents, round, runStorm, sleep, startStormService, STORM, stormPorts } from './svc-common.js';
+import { checkIncidents, loadNote, loadNow, round, runStorm, sleep, startStormService, STORM, stormPorts } from './svc-common.js';
 import { startSlackEmulator } from '../test/helpers/slack-emulator.js';
 import { sendCommand, sendEvent, type SlackResponse } from '../test/helpers/slack-signing.js';
 
@@ -99,7 +99,9 @@ async function once(): Promise<RunOutcome> {
 export async function run(opts: { runs: number }): Promise<BenchResult> {
   const runs = Math.max(1, opts.runs);
   const per: RunOutcome[] = [];
+  const load0 = loadNow();
   for (let r = 0; r < runs; r++) per.push(await once());
+  const load1 = loadNow();
   const m = (f: (o: RunOutcome) => number) => median(per.map(f));
   const p50 = m((o) => quantile(o.acks, 0.5));
   const p99 = m((o) => quantile(o.acks, 0.99));
@@ -116,6 +118,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     `After the ack the bot answers each with an ephemeral message through the emulator: median ${replies} replies per run for ${requests} requests.`,
     `p99 of mentions ${round(mentionP99)} ms, of slash commands ${round(commandP99)} ms; storm sustained ${Math.round(m((o) => o.stormAlertsPerS))} alerts/s; storm check (all 200, 20 incidents holding every alert) ${stormOk ? 'passed' : `FAILED: ${per.map((o) => o.stormProblem).filter(Boolean).join(' | ')}`}.`,
     `Per run p50 / p99 ms: ${per.map((o) => `${round(quantile(o.acks, 0.5))} / ${round(quantile(o.acks, 0.99))}`).join('; ')}.`,
+    loadNote(load0, load1),
   ];
   if (failures.length) notes.push(`${failures.length} Slack requests failed: ${failures.slice(0, 3).join('; ')}`);
   if (!met) notes.push(`Goal not met: p99 ${round(p99)} ms${failures.length ? ` and ${failures.length} failed requests` : ''} (goal < ${GOAL_P99_MS} ms).`);

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Incident } from '../src/core/incident.js';
@@ -211,4 +211,14 @@ export async function checkIncidents(svc: StormService, ports: number[], alertsE
   if (JSON.stringify(got) !== JSON.stringify(want)) return { ok: false, incidents: list.length, alertsStored, problem: `targets ${got.join(',')} differ from ${want.join(',')}` };
   if (alertsStored !== alertsExpected) return { ok: false, incidents: list.length, alertsStored, problem: `${alertsStored} alerts stored, expected ${alertsExpected}` };
   return { ok: true, incidents: list.length, alertsStored };
+}
+
+/** The machine's 1-minute load average now, to put beside figures measured on a shared machine. */
+export function loadNow(): number {
+  return round(loadavg()[0] ?? 0, 2);
+}
+
+/** A note on how busy the machine was while a benchmark ran (other work shares its cores). */
+export function loadNote(atStart: number, atEnd: number): string {
+  return `Machine load (1-min load average) ${atStart} at the start, ${atEnd} at the end, on ${cpus().length} cores; above ${cpus().length} other work was competing for the CPU.`;
 }

@@ -15,7 +15,7 @@ import type { Incident, TimelineEvent } from '../src/core/incident.js';
 import { startLab, type LabHandle } from '../src/lab/lab.js';
 import { RedisIncidentStore } from '../src/integrations/store/redis.js';
 import { median, type BenchResult } from './result.js';
-import { round, sleep } from './svc-common.js';
+import { loadNote, loadNow, round, sleep } from './svc-common.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 import { startSshd, TEST_USER, type Sshd } from '../test/helpers/sshd.js';
@@ -75,6 +75,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
   let worker: WorkerProcess | undefined;
   const results: Run[] = [];
   const store = new RedisIncidentStore(REDIS_URL, prefix);
+  const load0 = loadNow();
   try {
     await store.ready(5000).catch(() => {
       throw new Error(`Redis is not reachable at ${REDIS_URL}: apt-get install -y redis-server && redis-server --daemonize yes`);
@@ -162,6 +163,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     await cleanPrefix(prefix).catch(() => 0);
     rmSync(dir, { recursive: true, force: true });
   }
+  const load1 = loadNow();
   const ttd = median(results.map((x) => x.ttdMs));
   const wrong = results.filter((x) => x.rootCause !== ROOT_CAUSE);
   const met = wrong.length === 0 && ttd < GOAL_MS;
@@ -171,6 +173,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     'Per run: a fresh incident (new fingerprint), resolved by a resolved webhook afterwards; one unmeasured run first. serve, one worker (concurrency 1), the lab `db-pool` service (run as triage-test) and a private sshd on loopback; the worker investigates over SSH.',
     `Breakdown (medians): queue pickup (created → investigation-started) ${round(median(results.map((x) => x.pickupMs)))} ms; the runbook itself (report.durationMs) ${round(median(results.map((x) => x.runbookMs)))} ms; webhook sent → diagnosed seen by a client polling the store every 10 ms ${round(median(results.map((x) => x.observedMs)))} ms.`,
     `Per run created → diagnosed ms: ${results.map((x) => x.ttdMs).join(', ')}; slowest steps of the last run: ${results.at(-1)?.slowest ?? '-'}.`,
+    loadNote(load0, load1),
     wrong.length === 0 ? `Every run diagnosed ${ROOT_CAUSE}.` : `WRONG DIAGNOSIS in ${wrong.length} run(s): ${wrong.map((x) => x.rootCause ?? 'none').join(', ')}.`,
   ];
   if (!met) notes.push(`Goal not met: ${ttd >= GOAL_MS ? `median ${round(ttd)} ms is not under ${GOAL_MS} ms` : ''}${wrong.length ? ' (and the diagnosis was wrong)' : ''}.`);

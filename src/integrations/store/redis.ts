@@ -18,12 +18,13 @@ const OPEN_OR_JOIN = `
 local P = ARGV[1]
 local id = redis.call('GET', KEYS[1])
 if id then
-  if ARGV[3] == '' then return {id, 'joined'} end
-  if redis.call('HEXISTS', P..':alerts:'..id, ARGV[3]) == 1 then return {id, 'duplicate'} end
+  local h = P..':incident:'..id
+  if ARGV[3] == '' then return {id, 'joined', redis.call('HGETALL', h)} end
+  if redis.call('HEXISTS', P..':alerts:'..id, ARGV[3]) == 1 then return {id, 'duplicate', redis.call('HGETALL', h)} end
   redis.call('HSET', P..':alerts:'..id, ARGV[3], ARGV[4])
-  redis.call('HSET', P..':incident:'..id, 'updatedAt', ARGV[8])
+  redis.call('HSET', h, 'updatedAt', ARGV[8])
   redis.call('RPUSH', P..':timeline:'..id, ARGV[6])
-  return {id, 'joined'}
+  return {id, 'joined', redis.call('HGETALL', h)}
 end
 id = ARGV[2]
 redis.call('SET', KEYS[1], id)
@@ -31,7 +32,7 @@ redis.call('ZADD', P..':incidents', ARGV[7], id)
 redis.call('HSET', P..':incident:'..id, 'id', id, 'runbook', ARGV[9], 'target', ARGV[10], 'trigger', ARGV[11], 'status', 'open', 'createdAt', ARGV[8], 'updatedAt', ARGV[8])
 if ARGV[3] ~= '' then redis.call('HSET', P..':alerts:'..id, ARGV[3], ARGV[4]) end
 redis.call('RPUSH', P..':timeline:'..id, ARGV[5])
-return {id, 'created'}
+return {id, 'created', redis.call('HGETALL', P..':incident:'..id)}
 `;
 
 const TRANSITION_APPROVAL = `
@@ -75,7 +76,7 @@ return id
 `;
 
 type Commands = Redis & {
-  triageOpenOrJoin(key: string, ...args: string[]): Promise<[string, 'created' | 'joined' | 'duplicate']>;
+  triageOpenOrJoin(key: string, ...args: string[]): Promise<[string, 'created' | 'joined' | 'duplicate', string[]]>;
   triageResolveAlert(key: string, ...args: string[]): Promise<string | null>;
   triageTransitionApproval(key: string, ...args: string[]): Promise<string | null>;
   triageBump(key: string, ttl: string): Promise<number>;
@@ -125,7 +126,7 @@ export class RedisIncidentStore implements IncidentStore {
     const alertJson = input.alert ? JSON.stringify({ ...input.alert, key: ak }) : '';
     const created = event('created', `incident opened for ${input.runbook} on ${input.target}`, input.now, { trigger: input.trigger });
     const joined = event('alert-joined', `alert ${input.alert?.labels.alertname ?? input.alert?.fingerprint ?? ''} joined`, input.now, input.alert ? { fingerprint: input.alert.fingerprint } : undefined);
-    const [gotId, what] = await this.redis.triageOpenOrJoin(
+    const [gotId, what, flat] = await this.redis.triageOpenOrJoin(
       this.k('open', `${input.runbook}|${input.target}`),
       this.prefix,
       id,
@@ -139,7 +140,9 @@ export class RedisIncidentStore implements IncidentStore {
       input.target,
       JSON.stringify(input.trigger),
     );
-    const h = await this.redis.hgetall(this.k('incident', gotId));
+    // The incident's hash comes back from the script itself: one round trip per alert.
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     if (!h.id) throw new Error(`incident ${gotId} vanished`);
     const { alerts: _alerts, ...incident } = toIncident(h, []);
     return { incident, created: what === 'created', duplicate: what === 'duplicate' };
