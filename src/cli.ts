@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadSettings, parseConfigText, type Env, type Settings } from './config.js';
 import { InputError, TriageError } from './core/errors.js';
-import { parseTarget } from './core/target.js';
+import { parseTarget, printable } from './core/target.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
 import { runDemo } from './lab/demo.js';
@@ -54,7 +54,8 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
   const program = new Command('triage')
     .description('Runs incident runbooks against a service instance and reports what it measured.')
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(s) });
+    // Commander's errors quote the argument as typed: escaped, so the reason stays one printable line.
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(`${printable(s.trimEnd().replace(/\n+/g, ' '), 500)}\n`) });
   const style = io.isTTY ? ANSI : PLAIN;
   const settingsFor = (file: string | undefined): Settings => loadSettings(file, io.env);
 
@@ -215,7 +216,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .option('--json', 'print JSON', false)
     .option('--artifact <name>', 'print one piece of evidence kept with the incident (e.g. a forensic snapshot)')
     .action(async (id: string, o: { config?: string; json: boolean; artifact?: string }) => {
-      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${id.slice(0, 40)}" is not an incident id (inc-…)`);
+      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${printable(id, 40)}" is not an incident id (inc-…)`);
       const cfg = settingsFor(o.config).config;
       const store = await openStore(cfg.redis.url, cfg.redis.prefix);
       try {
@@ -274,7 +275,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .option('-c, --config <file>', 'config file (triage.config.yaml)')
     .addOption(new Option('--format <format>', 'output format').choices(['md', 'json']).default('md'))
     .action(async (id: string, o: { config?: string; format: 'md' | 'json' }) => {
-      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${id.slice(0, 40)}" is not an incident id (inc-…)`);
+      if (!/^inc-[a-z0-9]+-[0-9a-f]+$/.test(id)) throw new InputError(`"${printable(id, 40)}" is not an incident id (inc-…)`);
       const cfg = settingsFor(o.config).config;
       const store = await openStore(cfg.redis.url, cfg.redis.prefix);
       try {

@@ -4,6 +4,7 @@ import { resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError, TriageError } from './core/errors.js';
+import { printable } from './core/target.js';
 import { SafetySchema } from './engine/actions.js';
 import { ThresholdsSchema } from './runbooks/connreset-rules.js';
 
@@ -31,7 +32,7 @@ const CommandTemplate = z
     argv.forEach((arg, i) => {
       for (const m of arg.matchAll(/\{([^}]*)\}/g)) {
         if (!(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(m[1] ?? '')) {
-          ctx.addIssue({ code: 'custom', path: [i], message: `unknown placeholder {${m[1]}} (allowed: ${TEMPLATE_PLACEHOLDERS.join(', ')})` });
+          ctx.addIssue({ code: 'custom', path: [i], message: `unknown placeholder {${printable(m[1] ?? '', 40)}} (allowed: ${TEMPLATE_PLACEHOLDERS.join(', ')})` });
         }
       }
     });
@@ -283,9 +284,10 @@ export interface Settings {
 
 export function formatIssues(error: z.ZodError): string[] {
   return error.issues.flatMap((issue) => {
-    const path = issue.path.map(String).join('.');
+    // Keys are the file's text: escaped, so a problem is one printable line.
+    const path = issue.path.map((p) => printable(String(p))).join('.');
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => `${path ? `${path}.` : ''}${k}: unknown field`);
+      return issue.keys.map((k) => `${path ? `${path}.` : ''}${printable(k)}: unknown field`);
     }
     return [path ? `${path}: ${issue.message}` : issue.message];
   });
@@ -310,21 +312,21 @@ function crossReferenceProblems(raw: unknown): string[] {
   const hosts = obj(root.hosts);
   for (const section of ['hosts', 'services'] as const) {
     for (const key of Object.keys(obj(root[section]))) {
-      if (!NAME_PATTERN.test(key)) problems.push(`${section}.${key}: ${NAME_RULE}`);
+      if (!NAME_PATTERN.test(key)) problems.push(`${section}.${printable(key)}: ${NAME_RULE}`);
     }
   }
   for (const [name, svc] of Object.entries(obj(root.services))) {
     const instances = obj(svc).instances;
     if (!Array.isArray(instances)) continue;
     instances.forEach((h, i) => {
-      if (typeof h === 'string' && !Object.hasOwn(hosts, h)) problems.push(`services.${name}.instances.${i}: host "${h}" is not in hosts`);
+      if (typeof h === 'string' && !Object.hasOwn(hosts, h)) problems.push(`services.${printable(name)}.instances.${i}: host "${printable(h)}" is not in hosts`);
     });
   }
   for (const [name, host] of Object.entries(hosts)) {
     const jump = obj(obj(host).ssh).jumpHost;
     if (typeof jump !== 'string') continue;
-    if (jump === name) problems.push(`hosts.${name}.ssh.jumpHost: a host cannot be its own jump host`);
-    else if (!Object.hasOwn(hosts, jump)) problems.push(`hosts.${name}.ssh.jumpHost: host "${jump}" is not in hosts`);
+    if (jump === name) problems.push(`hosts.${printable(name)}.ssh.jumpHost: a host cannot be its own jump host`);
+    else if (!Object.hasOwn(hosts, jump)) problems.push(`hosts.${printable(name)}.ssh.jumpHost: host "${printable(jump)}" is not in hosts`);
   }
   return problems;
 }

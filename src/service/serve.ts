@@ -47,14 +47,11 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        reject(new HttpError(413, `body larger than ${max} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      // Past the cap the rest is read and dropped, so the sender gets the 413 rather than a reset.
+      if (size > max) chunks.length = 0;
+      else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => (size > max ? reject(new HttpError(413, `body larger than ${max} bytes`)) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }
