@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { median, quantile, type BenchResult } from './result.js';
 import { checkIncidents, loadNote, loadNow, round, runStorm, sleep, startStormService, STORM, stormPorts } from './svc-common.js';
+import { onCleanup } from './lib-env.js';
 import { startSlackEmulator } from '../test/helpers/slack-emulator.js';
 import { sendCommand, sendEvent, type SlackResponse } from '../test/helpers/slack-signing.js';
 
@@ -30,6 +31,7 @@ interface RunOutcome {
 
 async function once(): Promise<RunOutcome> {
   const emu = await startSlackEmulator({ botUserId: BOT });
+  const stopEmu = onCleanup(() => emu.stop());
   const secret = randomBytes(16).toString('hex');
   let svc: Awaited<ReturnType<typeof startStormService>> | undefined;
   try {
@@ -92,7 +94,7 @@ async function once(): Promise<RunOutcome> {
     };
   } finally {
     await svc?.stop();
-    await emu.stop();
+    await stopEmu();
   }
 }
 

@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import type { Incident } from '../src/core/incident.js';
+import { onCleanup } from './lib-env.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 import { TEST_USER } from '../test/helpers/sshd.js';
@@ -50,12 +52,30 @@ export interface StormService {
   stop(): Promise<void>;
 }
 
+/** Fails with what to do when nothing answers PING at REDIS_URL (the service benchmarks store incidents there). */
+export async function requireRedis(): Promise<void> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    if ((await r.ping()) === 'PONG') return;
+  } catch {
+    // answered below
+  } finally {
+    r.disconnect();
+  }
+  throw new Error(
+    `Redis does not answer at ${REDIS_URL}; the service benchmarks need it. Install and start it: apt-get install -y --no-install-recommends redis-server && mkdir -p /var/lib/redis && redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --dir /var/lib/redis --maxmemory-policy noeviction (npm test's scripts/test-prereqs.mjs starts it too)`,
+  );
+}
+
 /**
  * `triage serve` for the storm: the 20 targets route to one host (`local`), bearer-token webhooks,
  * Slack in HTTP mode when `slack` is given. No worker runs: incidents stay `open`, their
  * investigations wait in the queue and are deleted with the prefix.
  */
 export async function startStormService(name: string, slack?: SlackSettings): Promise<StormService> {
+  await requireRedis();
   const prefix = uniquePrefix(`bench-${name}`);
   const token = randomBytes(16).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), `triage-bench-${name}-`));
@@ -82,7 +102,12 @@ export async function startStormService(name: string, slack?: SlackSettings): Pr
     await cleanPrefix(prefix).catch(() => 0);
     throw err;
   }
-  let stopping: Promise<void> | undefined;
+  // Also run on Ctrl-C (bench/lib-env.ts), once.
+  const stop = onCleanup(async () => {
+    await serve.stop();
+    await cleanPrefix(prefix).catch(() => 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
   return {
     serve,
     configPath,
@@ -90,14 +115,7 @@ export async function startStormService(name: string, slack?: SlackSettings): Pr
     token,
     webhookUrl: `${serve.url}/webhooks/alertmanager`,
     incidents: () => triageJson(['incidents', '--config', configPath, '--limit', '1000']) as Promise<Incident[]>,
-    stop() {
-      stopping ??= (async () => {
-        await serve.stop();
-        await cleanPrefix(prefix).catch(() => 0);
-        rmSync(dir, { recursive: true, force: true });
-      })();
-      return stopping;
-    },
+    stop,
   };
 }
 
@@ -144,6 +162,7 @@ export function runStorm(opts: StormOptions): RunningStorm {
   });
   const onExit = () => child.kill('SIGKILL');
   process.once('exit', onExit);
+  const release = onCleanup(async () => void child.kill('SIGKILL'));
   let out = '';
   let err = '';
   let markStarted: () => void = () => {};
@@ -159,6 +178,7 @@ export function runStorm(opts: StormOptions): RunningStorm {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       process.removeListener('exit', onExit);
+      void release();
       markStarted();
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code !== 0 || !line) {

@@ -15,7 +15,8 @@ import type { Incident, TimelineEvent } from '../src/core/incident.js';
 import { startLab, type LabHandle } from '../src/lab/lab.js';
 import { RedisIncidentStore } from '../src/integrations/store/redis.js';
 import { median, type BenchResult } from './result.js';
-import { loadNote, loadNow, round, sleep } from './svc-common.js';
+import { onCleanup } from './lib-env.js';
+import { loadNote, loadNow, requireRedis, round, sleep } from './svc-common.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 import { startSshd, TEST_USER, type Sshd } from '../test/helpers/sshd.js';
@@ -76,10 +77,17 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
   const results: Run[] = [];
   const store = new RedisIncidentStore(REDIS_URL, prefix);
   const load0 = loadNow();
+  // Everything started here, stopped in the end and on Ctrl-C (bench/lib-env.ts).
+  const cleanUp = onCleanup(async () => {
+    await store.close().catch(() => undefined);
+    await Promise.all([worker?.stop(), serve?.stop()]);
+    await lab?.stop();
+    await sshd?.stop();
+    await cleanPrefix(prefix).catch(() => 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
-    await store.ready(5000).catch(() => {
-      throw new Error(`Redis is not reachable at ${REDIS_URL}: apt-get install -y redis-server && redis-server --daemonize yes`);
-    });
+    await requireRedis();
     const labPort = await freePort();
     sshd = await startSshd();
     writeFileSync(
@@ -156,12 +164,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
       if (after?.status !== 'resolved') throw new Error(`incident ${opened.id} not resolved by the resolved alert (${after?.status ?? "missing"})`);
     }
   } finally {
-    await store.close().catch(() => undefined);
-    await Promise.all([worker?.stop(), serve?.stop()]);
-    await lab?.stop();
-    await sshd?.stop();
-    await cleanPrefix(prefix).catch(() => 0);
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUp();
   }
   const load1 = loadNow();
   const ttd = median(results.map((x) => x.ttdMs));
