@@ -7,6 +7,7 @@ import { InputError, TriageError } from './core/errors.js';
 import { printable } from './core/target.js';
 import { SafetySchema } from './engine/actions.js';
 import { ThresholdsSchema } from './runbooks/connreset-rules.js';
+import { RUNBOOKS } from './runbooks/index.js';
 
 /** Names of hosts and services: what may appear in a target and, later, in a command template. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -328,6 +329,12 @@ function crossReferenceProblems(raw: unknown): string[] {
     if (jump === name) problems.push(`hosts.${printable(name)}.ssh.jumpHost: a host cannot be its own jump host`);
     else if (!Object.hasOwn(hosts, jump)) problems.push(`hosts.${printable(name)}.ssh.jumpHost: host "${printable(jump)}" is not in hosts`);
   }
+  (Array.isArray(root.routes) ? root.routes : []).forEach((r, i) => {
+    const runbook = obj(r).runbook;
+    if (typeof runbook === 'string' && runbook !== '' && !Object.hasOwn(RUNBOOKS, runbook)) {
+      problems.push(`routes.${i}.runbook: unknown runbook "${printable(runbook)}" (known: ${Object.keys(RUNBOOKS).join(', ')})`);
+    }
+  });
   return problems;
 }
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Incident } from '../../src/core/incident.js';
 import { HOSTILE_CATEGORIES, shellWords, type HostileInput } from '../helpers/hostile-corpus.js';
-import { sendCommand, sendEvent } from '../helpers/slack-signing.js';
+import { sendAction, sendCommand, sendEvent } from '../helpers/slack-signing.js';
 import { BOT_USER, mapLimit, oddConfiguredLogPaths, SIGNING_SECRET, startRig, unexpectedCommands, until, type Rig } from '../fixtures/hostile/rig.js';
 
 const CHANNEL = 'C0INJCHAT1';
@@ -120,6 +120,37 @@ describe('injection through Slack: mentions and slash commands', () => {
   it('every hostile mention gets a private reply naming the problem, and nothing runs', () => refusedEveryone('mention', 'M'), 90_000);
 
   it('every hostile slash command gets a private reply naming the problem, and nothing runs', () => refusedEveryone('slash', 'S'), 90_000);
+
+  it('hostile Approve/Deny button values: "unknown approval", privately, and nothing runs', async () => {
+    // A button's value is at most 2,000 characters in Slack.
+    const inputs = rig.corpus.filter((c) => c.value.length <= 2000);
+    expect(inputs.length).toBeGreaterThanOrEqual(200);
+    const commandsBefore = rig.sshd.commands().length;
+    const users = await mapLimit(inputs, 8, async (input, i) => {
+      const user = userFor('K', i);
+      const messageTs = nextTs();
+      const res = await sendAction(rig.events, SIGNING_SECRET, {
+        type: 'block_actions',
+        user: { id: user, username: user, team_id: 'T0TRIAGE' },
+        api_app_id: 'A0TRIAGE',
+        team: { id: 'T0TRIAGE', domain: 'triage-test' },
+        channel: { id: CHANNEL, name: 'oncall' },
+        container: { type: 'message', message_ts: messageTs, channel_id: CHANNEL, is_ephemeral: false },
+        message: { type: 'message', ts: messageTs, text: 'approval' },
+        trigger_id: '1.2.3',
+        response_url: rig.slack.responseUrl(),
+        actions: [{ type: 'button', action_id: i % 2 ? 'triage_approve' : 'triage_deny', block_id: 'approval', value: input.value, action_ts: `${Date.now() / 1000}` }],
+      });
+      expect(res.status, input.id).toBe(200);
+      return user;
+    });
+    const replies = (user: string) => rig.slack.ephemerals.filter((e) => e.user === user);
+    await until('a reply to each click', () => users.every((u) => replies(u).length > 0), 60_000, context);
+    const unclear = users.flatMap((u, i) => (replies(u).length === 1 && /unknown or too old/.test(replies(u)[0]?.text ?? '') ? [] : [`${inputs[i]?.id}: ${JSON.stringify(replies(u).map((e) => e.text))}`]));
+    expect(unclear).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rig.sshd.commands().length).toBe(commandsBefore);
+  }, 90_000);
 
   it('only the runbook\'s command templates ever reached the shell, and the canary was never created', () => {
     const lines = rig.sshd.commands();

@@ -4,7 +4,7 @@
 // unroutable alert with a reason, exit 2 with one line naming the problem) and runs nothing; the
 // only command lines that reach the SSH user's logging shell are the runbook's, from real
 // investigations (an alert, the CLI) and a dry run.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,8 @@ const ARG_MAX = 128 * 1024 - 1;
 const RAW_MARKUP = /<[!@#]|<(?:https?|mailto):/;
 /** One line of printable ASCII (and …): what a reason returned to a sender or printed on stderr must be. */
 const ONE_PRINTABLE_LINE = /^[\x20-\x7e\u2026]+$/;
+/** What a refusal of a target says (parseCommand, parseTarget, resolveTarget). */
+const REFUSAL = /too long|unknown command|needs a target|unexpected|is empty|not an IPv6 address|has no port|not a host name|not a port|out of range|not in the inventory/;
 
 let rig: Rig;
 let scratch: string;
@@ -135,12 +137,16 @@ describe('injection through the webhooks', () => {
     const incidentsBefore = (await rig.store.list({ limit: 500 })).length;
     const long = rig.corpus.filter((c) => !fitsLabel(c));
     expect(long.length).toBeGreaterThanOrEqual(3);
+    const statuses: number[] = [];
     for (const c of long) {
       const res = await postHook('alertmanager', payload('alertmanager', [{ fingerprint: c.id, labels: { alertname: 'InjInstance', instance: c.value } }]));
       expect([400, 413], c.id).toContain(res.status);
       expect(res.body.error ?? '', c.id).toMatch(/longer than|larger than/);
       expect(res.body.error ?? '').toMatch(ONE_PRINTABLE_LINE);
+      statuses.push(res.status);
     }
+    // The 1 MB value makes the body larger than server.maxBodyBytes: answered 413, not reset.
+    expect(statuses).toContain(413);
     // Every corpus string as the whole body, and as the alert list, the status, the fingerprint.
     const bodies = rig.corpus.filter((c) => c.value.length < 64 * 1024);
     const results = await mapLimit(bodies, 8, async (c) => {
@@ -216,6 +222,7 @@ const SPOTS: ConfigSpot[] = [
   { name: 'redis prefix', applies: (v) => !/^[A-Za-z0-9_-]+$/.test(v), put: (d, v) => (d.redis.prefix = v), path: () => 'redis.prefix' },
   { name: 'host key fingerprint', applies: () => true, put: (d, v) => (d.hosts['lab-1'].ssh.hostKey = { fingerprint: v }), path: () => 'hosts.lab-1.ssh.hostKey.fingerprint' },
   { name: 'webhook auth type', applies: () => true, put: (d, v) => (d.webhooks.grafana.auth.type = v), path: () => 'webhooks.grafana.auth' },
+  { name: 'route runbook', applies: () => true, put: (d, v) => (d.routes[0].runbook = v), path: () => 'routes.0.runbook' },
 ];
 
 describe('injection through the config', () => {
@@ -226,6 +233,7 @@ describe('injection through the config', () => {
     redis: { prefix: 'triage' },
     slack: { mode: 'http', botToken: 'xoxb-test', signingSecret: 'secret', alertChannel: 'C0ALERTS1' },
     webhooks: { grafana: { auth: { type: 'hmac', secret: 'secret' } } },
+    routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
   });
 
   it('the base config is valid', () => {
@@ -371,6 +379,27 @@ describe('injection through the CLI', () => {
     expect(unclear).toEqual([]);
     expect(rig.sshd.commands().length).toBe(before);
     console.log(`injection-cli: ${sample.length} CLI processes in ${Date.now() - t0} ms`);
+  }, 60_000);
+
+  it('triage shell --config F: every hostile line gets its own private reply, nothing runs', async () => {
+    const before = rig.sshd.commands().length;
+    // readline splits lines at CR and LF: those inputs would arrive as two lines.
+    const inputs = rig.corpus.filter((c) => !/[\r\n]/.test(c.value));
+    expect(inputs.length).toBeGreaterThanOrEqual(200);
+    const child = spawn(process.execPath, [CLI, 'shell', '--config', rig.configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.stdin.end(inputs.map((c) => `@triage connreset ${c.value}\n`).join(''));
+    const code = await Promise.race([exit, new Promise<string>((r) => setTimeout(() => r('hung'), 45_000))]);
+    if (code === 'hung') child.kill('SIGKILL');
+    expect(code, out.slice(-2000)).toBe(0);
+    const replies = out.split('triage (only you)> ').slice(1);
+    expect(replies).toHaveLength(inputs.length);
+    expect(replies.filter((r) => !REFUSAL.test(r)).map((r) => r.slice(0, 120))).toEqual([]);
+    expect(out).not.toMatch(/Investigating/);
+    expect(rig.sshd.commands().length).toBe(before);
   }, 60_000);
 
   it('a real investigation from the CLI over SSH, and a dry run that only looks the PID up', async () => {
