@@ -111,7 +111,8 @@ beforeAll(async () => {
   junk.push(randomBytes(3000));
   writeFileSync(join(dataDir, 'junk-error.log'), Buffer.concat(junk));
   writeFileSync(join(dataDir, 'junk-access.log'), Buffer.concat([randomBytes(500_000), Buffer.from('\n'), Buffer.alloc(10_000, 0)]));
-  for (const f of ['huge.log', 'junk-error.log', 'junk-access.log']) chmodSync(join(dataDir, f), 0o644);
+  execFileSync('mkfifo', [join(dataDir, 'stuck.log')]);
+  for (const f of ['huge.log', 'junk-error.log', 'junk-access.log', 'stuck.log']) chmodSync(join(dataDir, f), 0o644);
 
   const ssh = (s: Sshd) => ({ port: s.port, user: s.user, keyPath: s.keyPath, hostKey: { knownHosts: s.knownHostsPath } });
   configPath = join(mkdtempSync(join(tmpdir(), 'triage-faults-ssh-')), 'triage.config.yaml');
@@ -125,7 +126,9 @@ beforeAll(async () => {
         'junk-1': { address: '127.0.0.1', ssh: ssh(sshd) },
       },
       services: {
-        checkout: { port, instances: ['lab-1', 'flaky-1'] },
+        checkout: { port, instances: ['lab-1'] },
+        // Its access log is a FIFO nobody writes: `tail` on it waits, so a command is in flight when the connection drops.
+        flaky: { port, instances: ['flaky-1'], logs: { access: [join(dataDir, 'stuck.log')], error: [] } },
         huge: { port, instances: ['huge-1'], logs: { access: [join(dataDir, 'huge.log')], error: [] } },
         junk: { port, instances: ['junk-1'], logs: { access: [join(dataDir, 'junk-access.log')], error: [join(dataDir, 'junk-error.log')] } },
       },
@@ -161,15 +164,24 @@ afterAll(async () => {
 });
 
 describe('faults over SSH, through the service', () => {
-  it('the SSH connection dropped mid-investigation: the report names the failed steps and why; the worker serves on', async () => {
+  it('the SSH connection dropped mid-command during an investigation: the report names the failed steps and why; the worker serves on', async () => {
     const inc = await open(`flaky-1:${lab.port}`);
-    // The first sample is in: cut every connection to this host's sshd (sshd and its sessions die).
+    // The process is found and the logs step's `tail` is waiting on its log: cut every connection
+    // to this host's sshd (sshd and its sessions die).
     await until('the first steps over SSH', async () => (await store.timeline(inc.id)).some((e) => e.type === 'step-finished' && e.data?.step === 'process' && e.data?.status === 'ok'), 60_000);
+    await until('tail to wait on the log', () => {
+      try {
+        return execFileSync('pgrep', ['-u', TEST_USER, '-f', `tail -n 200 -- ${dataDir}/stuck.log`], { encoding: 'utf8' }).trim() !== '';
+      } catch {
+        return false;
+      }
+    }, 20_000);
     flaky.kill();
     const done = await settled(inc.id);
     expect(done.status).toBe('diagnosed');
     const failed = (done.report?.steps ?? []).filter((s) => s.status === 'failed');
     expect(failed.length, JSON.stringify(done.report?.steps)).toBeGreaterThan(0);
+    expect(failed.find((s) => s.id === 'logs')?.error).toMatch(/^tail: SSH connection to flaky-1 dropped mid-command/);
     for (const s of failed) expect(s.error).toMatch(/dropped mid-command|channel closed|cannot connect to 127\.0\.0\.1:\d+|not connected/);
     const tl = await store.timeline(inc.id);
     expect(tl.filter((e) => e.type === 'step-finished' && /failed: /.test(e.message)).length).toBeGreaterThan(0);
@@ -267,7 +279,7 @@ describe('faults over SSH, through the service', () => {
     expect(parsed.incident.report?.facts.logs?.files).toHaveLength(2);
 
     const thread = (await threadOf(inc.id))?.ts ?? '';
-    await until('the diagnosis in the thread', () => inThread(thread).some((m) => /no-fault-found|Root cause|root cause/i.test(`${m.text}${JSON.stringify(m.blocks ?? [])}`)), 20_000);
+    await until('the diagnosis in the thread', () => inThread(thread).some((m) => `${m.text}${JSON.stringify(m.blocks ?? [])}`.includes('Diagnosis: connreset')), 20_000);
     const posted = inThread(thread);
     const all = posted.map((m) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`).join('\n');
     expect(all).toMatch(/too many open files/);

@@ -143,7 +143,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
     await sendEvent(events, SIGNING, { type: 'app_mention', user: 'U0ALICE', text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: thread, channel: CHANNEL });
     incident = await until('the diagnosis', async () => {
       const i = (await store.list({ limit: 10 })).find((x) => x.thread?.ts === thread);
-      return i?.status === 'diagnosed' && slack.messages(CHANNEL).some((m) => m.thread_ts === thread && /Root cause|root cause/.test(`${m.text}${JSON.stringify(m.blocks ?? [])}`)) ? i : null;
+      return i?.status === 'diagnosed' && slack.messages(CHANNEL).some((m) => m.thread_ts === thread && `${m.text}${JSON.stringify(m.blocks ?? [])}`.includes('Diagnosis: connreset')) ? i : null;
     }, 90_000);
     const messages = slack.messages(CHANNEL).filter((m) => m.thread_ts === thread).map((m) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`).join('\n');
     expectRedactedEvidence('the thread', messages);
