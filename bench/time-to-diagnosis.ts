@@ -175,7 +175,8 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     `Sampling interval: none — \`investigation.samples: 1\` (each sampled step collects once), so there is nothing to subtract; other settings are the defaults (5 HTTP probes of /xx/checkalive, 3 s probe time-out).`,
     'Per run: a fresh incident (new fingerprint), resolved by a resolved webhook afterwards; one unmeasured run first. serve, one worker (concurrency 1), the lab `db-pool` service (run as triage-test) and a private sshd on loopback; the worker investigates over SSH.',
     `Breakdown (medians): queue pickup (created → investigation-started) ${round(median(results.map((x) => x.pickupMs)))} ms; the runbook itself (report.durationMs) ${round(median(results.map((x) => x.runbookMs)))} ms; webhook sent → diagnosed seen by a client polling the store every 10 ms ${round(median(results.map((x) => x.observedMs)))} ms.`,
-    `Per run created → diagnosed ms: ${results.map((x) => x.ttdMs).join(', ')}; slowest steps of the last run: ${results.at(-1)?.slowest ?? '-'}.`,
+    `Per run created → diagnosed ms: ${results.map((x) => x.ttdMs).join(', ')}; slowest steps of the median run: ${[...results].sort((a, b) => a.ttdMs - b.ttdMs)[results.length >> 1]?.slowest ?? '-'}.`,
+    ...results.filter((x) => x.ttdMs >= GOAL_MS).map((x) => `A run over ${GOAL_MS} ms (${x.ttdMs} ms): slowest steps ${x.slowest}${/probe-http 3\d\d\d ms/.test(x.slowest) ? ' — an HTTP probe of the exhausted service hung until its 3 s time-out (investigation.probeTimeoutMs)' : ''}.`),
     loadNote(load0, load1),
     wrong.length === 0 ? `Every run diagnosed ${ROOT_CAUSE}.` : `WRONG DIAGNOSIS in ${wrong.length} run(s): ${wrong.map((x) => x.rootCause ?? 'none').join(', ')}.`,
   ];
@@ -188,11 +189,12 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     runs,
     figures: {
       ttdMs: round(ttd),
+      worstMs: Math.max(...results.map((x) => x.ttdMs)),
       pickupMs: round(median(results.map((x) => x.pickupMs))),
       runbookMs: round(median(results.map((x) => x.runbookMs))),
       observedMs: round(median(results.map((x) => x.observedMs))),
     },
-    summary: `${round(ttd)} ms webhook → report stored (queue pickup ${round(median(results.map((x) => x.pickupMs)))} ms, runbook ${round(median(results.map((x) => x.runbookMs)))} ms), ${wrong.length === 0 ? ROOT_CAUSE : 'WRONG diagnosis'}`,
+    summary: `${round(ttd)} ms webhook → report stored (worst of ${runs}: ${Math.max(...results.map((x) => x.ttdMs))} ms; queue pickup ${round(median(results.map((x) => x.pickupMs)))} ms, runbook ${round(median(results.map((x) => x.runbookMs)))} ms), ${wrong.length === 0 ? ROOT_CAUSE : 'WRONG diagnosis'}`,
     notes,
   };
 }
