@@ -5,22 +5,19 @@ import { InputError, TriageError } from './core/errors.js';
 import { parseTarget, printable } from './core/target.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
-import { runDemo } from './lab/demo.js';
-import { renderEvalTable, runEval } from './lab/eval.js';
-import { runLabCommand } from './lab/run-lab.js';
 import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
-import { RedisIncidentStore } from './integrations/store/redis.js';
-import { runServe, runWorker } from './service/run.js';
-import { runShell } from './service/shell.js';
-import { draftPostmortem } from './postmortem/index.js';
 import { actionFor, describeAction, type ActionKind } from './engine/actions.js';
 import { executorFor, investigate, resolveTarget } from './engine/investigate.js';
 import { runSteps } from './engine/run.js';
 import { NodeNet } from './integrations/net/node-net.js';
 import { processStep } from './steps/process.js';
 
-async function openStore(url: string, prefix: string): Promise<RedisIncidentStore> {
+// The service's stack (Slack, BullMQ, Redis), the lab and the postmortem are loaded by the commands
+// that use them: `triage investigate` on a sick host should not carry them (they double its memory).
+
+async function openStore(url: string, prefix: string) {
+  const { RedisIncidentStore } = await import('./integrations/store/redis.js');
   const store = new RedisIncidentStore(url, prefix);
   try {
     await store.ready(5000);
@@ -128,6 +125,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .option('--rps <n>', 'load: new connections per second', intArg('--rps', 0, 100_000))
     .action(async (o: { scenario: string; port: number; host: string; nofile?: number; poolMax?: number; rps?: number }) => {
       if (!isScenarioId(o.scenario)) throw new InputError(`unknown scenario ${o.scenario}`);
+      const { runLabCommand } = await import('./lab/run-lab.js');
       await runLabCommand({
         scenario: o.scenario,
         port: o.port,
@@ -147,6 +145,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .option('--port <port>', 'port of the lab service (default: a free one)', intArg('--port', 1, 65535))
     .option('--json', 'print the report as JSON', false)
     .action(async (o: { port?: number; json: boolean }) => {
+      const { runDemo } = await import('./lab/demo.js');
       const report: Report = await runDemo({
         ...(o.port !== undefined ? { port: o.port } : {}),
         settings: settingsFor(undefined),
@@ -164,6 +163,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .option('--local', 'investigate on this machine instead of over SSH', false)
     .option('-c, --config <file>', 'config file (triage.config.yaml)')
     .action(async (o: { local: boolean; config?: string }) => {
+      const { runShell } = await import('./service/shell.js');
       await runShell({ settings: settingsFor(o.config), local: o.local || o.config === undefined, input: process.stdin, write: io.out, style, signal });
     });
 
@@ -172,6 +172,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .description('the bot as a service: webhooks, /healthz and /metrics on one port; stores incidents in Redis and enqueues investigations')
     .option('-c, --config <file>', 'config file (triage.config.yaml)')
     .action(async (o: { config?: string }) => {
+      const { runServe } = await import('./service/run.js');
       await runServe(settingsFor(o.config), signal);
     });
 
@@ -180,6 +181,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .description('BullMQ workers that run the queued investigations; run any number, on any number of machines, against one Redis')
     .option('-c, --config <file>', 'config file (triage.config.yaml)')
     .action(async (o: { config?: string }) => {
+      const { runWorker } = await import('./service/run.js');
       await runWorker(settingsFor(o.config), signal);
     });
 
@@ -281,6 +283,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
       try {
         const incident = await store.get(id);
         if (!incident) throw new TriageError('not_found', `no incident ${id}`);
+        const { draftPostmortem } = await import('./postmortem/index.js');
         const pm = draftPostmortem({ incident, timeline: await store.timeline(id), now: new Date() });
         io.out(o.format === 'json' ? `${JSON.stringify(pm.json, null, 2)}\n` : pm.markdown.endsWith('\n') ? pm.markdown : `${pm.markdown}\n`);
       } finally {
@@ -294,6 +297,7 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
     .addOption(new Option('--scenario <id...>', 'only these scenarios').choices(SCENARIO_IDS))
     .option('--json', 'print the rows as JSON', false)
     .action(async (o: { scenario?: string[]; json: boolean }) => {
+      const { renderEvalTable, runEval } = await import('./lab/eval.js');
       const rows = await runEval({
         scenarios: (o.scenario ?? SCENARIO_IDS).filter(isScenarioId),
         settings: settingsFor(undefined),

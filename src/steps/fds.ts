@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TriageError } from '../core/errors.js';
 import type { FdFacts, Finding } from '../core/facts.js';
 import { defineStep, type StepContext } from '../engine/step.js';
+import type { Executor } from '../integrations/exec/executor.js';
 import { nofileLimit, parseFdListing, parseFileNr, parseTailSections } from './parse/proc.js';
 
 export const PidInput = z.object({
@@ -18,12 +19,33 @@ export function fdListingArgv(pid: number): string[] {
   return ['find', `/proc/${pid}/fd`, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f %l\\n'];
 }
 
-export async function listFds(ctx: StepContext<unknown>, pid: number): Promise<string> {
-  const res = await ctx.exec.run(fdListingArgv(pid), { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs });
-  if (res.exitCode !== 0 && res.stdout === '') {
-    throw new TriageError('command_failed', `cannot list /proc/${pid}/fd: ${res.stderr.trim().split('\n')[0] ?? `exit ${res.exitCode}`}`);
-  }
-  return res.stdout;
+/** Listings in flight, by executor and PID. */
+const listings = new WeakMap<Executor, Map<number, Promise<string>>>();
+
+/**
+ * The process's descriptors as `<fd> <link target>` lines. The fds, tcp-states and logs steps all
+ * want the listing as soon as the process is found: callers that ask while one is in flight on the
+ * same executor share it (one `find` on the host, not three; 20,000 lines each on a sick process).
+ * A later call, e.g. the next sample, lists again. The first caller's signal and time-out govern.
+ */
+export function listFds(ctx: StepContext<unknown>, pid: number): Promise<string> {
+  let byPid = listings.get(ctx.exec);
+  if (!byPid) listings.set(ctx.exec, (byPid = new Map()));
+  const pending = byPid.get(pid);
+  if (pending) return pending;
+  const listing = (async () => {
+    const res = await ctx.exec.run(fdListingArgv(pid), { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs });
+    if (res.exitCode !== 0 && res.stdout === '') {
+      throw new TriageError('command_failed', `cannot list /proc/${pid}/fd: ${res.stderr.trim().split('\n')[0] ?? `exit ${res.exitCode}`}`);
+    }
+    return res.stdout;
+  })();
+  const forget = () => {
+    if (byPid.get(pid) === listing) byPid.delete(pid);
+  };
+  listing.then(forget, forget);
+  byPid.set(pid, listing);
+  return listing;
 }
 
 interface Raw {
