@@ -122,6 +122,8 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     `Per run p50 / p99 ms: ${per.map((o) => `${round(quantile(o.acks, 0.5))} / ${round(quantile(o.acks, 0.99))}`).join('; ')}.`,
     loadNote(load0, load1),
   ];
+  const unanswered = per.filter((o) => o.replies < o.acks.length);
+  if (unanswered.length) notes.push(`In ${unanswered.length} run(s) the bot sent fewer ephemeral replies than requests it acked (${unanswered.map((o) => `${o.replies} of ${o.acks.length}`).join(', ')}) within 20 s of the storm's end.`);
   if (failures.length) notes.push(`${failures.length} Slack requests failed: ${failures.slice(0, 3).join('; ')}`);
   if (!met) notes.push(`Goal not met: p99 ${round(p99)} ms${failures.length ? ` and ${failures.length} failed requests` : ''} (goal < ${GOAL_P99_MS} ms).`);
   return {
