@@ -37,7 +37,7 @@ afterAll(async () => {
   await rig?.stop();
 });
 
-describe('injection through Slack: mentions and slash commands', () => {
+describe('injection through Slack: mentions, slash commands and buttons', () => {
   it('the corpus: at least 200 distinct inputs over every category, deterministic', () => {
     const values = rig.corpus.map((c) => c.value);
     expect(new Set(values).size).toBe(values.length);
@@ -48,10 +48,11 @@ describe('injection through Slack: mentions and slash commands', () => {
     expect(values.filter((v) => v.includes(rig.canary)).length).toBeGreaterThanOrEqual(50);
   });
 
-  it('a real mention investigates lab-1 over SSH; the configured odd log paths arrive as single arguments', async () => {
+  it('a real mention investigates lab-1 over SSH; the configured odd log paths arrive as single arguments', { timeout: 90_000 }, async () => {
     const mention = nextTs();
     await sendEvent(rig.events, SIGNING_SECRET, { type: 'app_mention', user: 'U0ALICE', text: `<@${BOT_USER}> connreset lab-1:${rig.port}`, ts: mention, channel: CHANNEL, event_ts: mention });
-    await until('the diagnosis of lab-1', () => inThread(mention).some((m) => /no-fault-found|No fault found/i.test(textOf(m))), 45_000, context);
+    // Whatever it finds on a loaded machine: the point is what ran, not the verdict.
+    await until('the diagnosis of lab-1', () => inThread(mention).some((m) => /Diagnosis:/.test(textOf(m))), 60_000, context);
     const report = await until('the stored report', async () => (await incidentFor(`lab-1:${rig.port}`))?.report, 10_000, context);
     expect(report.target.via).toBe('ssh');
     const files = report.facts.logs?.files ?? [];
@@ -65,12 +66,12 @@ describe('injection through Slack: mentions and slash commands', () => {
     expect(existsSync(rig.canary)).toBe(false);
   });
 
-  it('a real slash command investigates lab-2; the logs found among its open files arrive quoted', async () => {
+  it('a real slash command investigates lab-2; the logs found among its open files arrive quoted', { timeout: 90_000 }, async () => {
     const before = rig.slack.messages(CHANNEL).length;
     const r = await sendCommand(rig.events, SIGNING_SECRET, { command: '/triage', text: `connreset lab-2:${rig.port}`, user_id: 'U0BOB', channel_id: CHANNEL });
     expect(r.status).toBe(200);
     const root = await until('the incident thread', () => rig.slack.messages(CHANNEL).slice(before).find((m) => !m.thread_ts && /lab-2/.test(m.text)), 10_000, context);
-    await until('the diagnosis of lab-2', () => inThread(root.ts).some((m) => /no-fault-found|No fault found/i.test(textOf(m))), 45_000, context);
+    await until('the diagnosis of lab-2', () => inThread(root.ts).some((m) => /Diagnosis:/.test(textOf(m))), 60_000, context);
     const report = await until('the stored report', async () => (await incidentFor(`lab-2:${rig.port}`))?.report, 10_000, context);
     const found = (report.facts.logs?.files ?? []).map((f) => f.path).sort();
     expect(found).toEqual(['access.log', 'app.log', 'error.log'].map((f) => `${rig.logDir}/${f}`));
