@@ -190,6 +190,40 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
     expectClean('the kept snapshot', shown.out);
   }, 150_000);
 
+  it('a credential in an action\'s command (an LB API token) is not shown in the channel', async () => {
+    const token = 'lbTRIAGEtoken0123456789abcdef';
+    const approval: Approval = {
+      hash: '6'.repeat(32),
+      incidentId: incident.id,
+      action: { kind: 'quarantine', service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv: ['curl', '-sf', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, 'http://127.0.0.1:9/drain/lab-1'] },
+      requestedBy: 'U0ALICE',
+      requestedAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+      status: 'pending',
+      message: { channel: CHANNEL, ts: thread },
+    };
+    await store.putApproval(approval);
+    const before = slack.calls.length;
+    const res = await sendAction(events, SIGNING, {
+      type: 'block_actions',
+      user: { id: APPROVER, username: APPROVER, team_id: 'T0TRIAGE' },
+      api_app_id: 'A0TRIAGE',
+      team: { id: 'T0TRIAGE', domain: 'triage-test' },
+      channel: { id: CHANNEL, name: 'oncall' },
+      container: { type: 'message', message_ts: thread, channel_id: CHANNEL, is_ephemeral: false },
+      message: { type: 'message', ts: thread, text: 'approval' },
+      trigger_id: '1.2.3',
+      response_url: slack.responseUrl(),
+      actions: [{ type: 'button', action_id: 'triage_approve', block_id: 'approval', value: approval.hash, action_ts: `${Date.now() / 1000}` }],
+    });
+    expect(res.status).toBe(200);
+    await until('the quarantine to finish', async () => ['done', 'failed'].includes((await store.getApproval(approval.hash))?.status ?? ''), 60_000);
+    await until('the decided approval rendered', () => slack.calls.slice(before).filter((c) => c.method === 'chat.update' && JSON.stringify(c.args).includes('quarantine checkout on lab-1')).length >= 2, 20_000);
+    const shown = JSON.stringify(slack.calls.slice(before));
+    expect(shown).toContain('Authorization: Bearer [REDACTED]');
+    expect(shown).not.toContain(token);
+  }, 120_000);
+
   it('the postmortem: uploaded to the thread, as Markdown, as JSON and over HTTP', async () => {
     await sendEvent(events, SIGNING, { type: 'app_mention', user: 'U0ALICE', text: '<@U0TRIAGE> postmortem', ts: '1764080001.000100', thread_ts: thread, channel: CHANNEL });
     const file = await until('the postmortem file', () => slack.files.find((f) => f.filename === `postmortem-${incident.id}.md`), 30_000);

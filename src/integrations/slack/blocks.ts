@@ -12,6 +12,7 @@
 import type { Finding } from '../../core/facts.js';
 import type { Report } from '../../engine/report.js';
 import type { Attachment, OutMessage } from '../chat/adapter.js';
+import { redactSecrets } from '../../steps/parse/logs.js';
 
 export interface TextObject {
   type: 'mrkdwn' | 'plain_text';
@@ -486,7 +487,8 @@ export const DENY_ACTION = 'triage_deny';
 
 function renderApproval(m: Extract<OutMessage, { kind: 'approval' }>): { text: string; blocks: Block[] } {
   const a = m.approval;
-  const cmd = a.action.argv.map((x) => clean(x)).join(' ').replace(/`/g, 'ˋ');
+  // A template may carry a credential (an LB API token): the channel sees the command, not the secret.
+  const cmd = redactSecrets(` ${a.action.argv.map((x) => clean(x)).join(' ')}`).slice(1).replace(/`/g, 'ˋ');
   const what = `${a.action.kind} ${a.action.service} on ${a.action.host}:${a.action.port}`;
   const head = m.state === 'open' ? `:warning: *Approve ${esc(what)}?*` : `*${esc(what)}*: ${esc(a.status)}`;
   const blocks: Block[] = [

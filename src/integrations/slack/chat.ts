@@ -1,5 +1,6 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { Attachment, ChatAdapter, OutMessage, ThreadRef } from '../chat/adapter.js';
+import { redactSecrets } from '../../steps/parse/logs.js';
 import { renderBlocks } from './blocks.js';
 
 export interface SlackClientOptions {
@@ -16,6 +17,11 @@ export function slackClientOptions(o: SlackClientOptions): ConstructorParameters
     rejectRateLimitedCalls: false,
     logLevel: LogLevel.ERROR,
   };
+}
+
+/** `redactSecrets` line by line, as the steps apply it to log lines. */
+function redactLines(text: string): string {
+  return text.split('\n').map(redactSecrets).join('\n');
 }
 
 /** Slack as a ChatAdapter: Block Kit through chat.postMessage/update, files through files.uploadV2. */
@@ -60,6 +66,7 @@ export class SlackChat implements ChatAdapter {
   }
 
   async upload(thread: ThreadRef, file: Attachment): Promise<void> {
-    await this.client.files.uploadV2({ channel_id: thread.channel, thread_ts: thread.ts, filename: file.filename, title: file.title, content: file.content });
+    // Files are redacted at the boundary too (their producers redact what they know).
+    await this.client.files.uploadV2({ channel_id: thread.channel, thread_ts: thread.ts, filename: file.filename, title: redactLines(file.title), content: redactLines(file.content) });
   }
 }
