@@ -138,9 +138,9 @@ beforeAll(async () => {
       routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
       slack: { mode: 'http', botToken: slack.botToken, signingSecret: 'faults-ssh-secret', apiUrl: slack.apiUrl, alertChannel: ALERTS, progressEditIntervalMs: 200 },
       worker: { concurrency: 2, lockDurationMs: 5000, stalledIntervalMs: 1000, shutdownTimeoutMs: 3000 },
-      ssh: { keepaliveIntervalMs: 1000 },
-      // Two samples 3 s apart: long enough to cut the connection between them.
-      investigation: { probePath: '/', probeAttempts: 3, intervalMs: 3000, logTailLines: 200 },
+      // Generous deadlines: on a loaded machine the drop must still come before the waiting tail's time-out.
+      ssh: { keepaliveIntervalMs: 1000, commandTimeoutMs: 30_000 },
+      investigation: { probePath: '/', probeAttempts: 3, intervalMs: 3000, logTailLines: 200, stepTimeoutMs: 45_000 },
     }),
   );
   store = new RedisIncidentStore(REDIS_URL, prefix);
