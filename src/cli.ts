@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadSettings, parseConfigText, type Env, type Settings } from './config.js';
 import { InputError, TriageError } from './core/errors.js';
-import { parseTarget, printable } from './core/target.js';
+import { parseTarget, printable, terminalSafe } from './core/target.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
 import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
@@ -201,10 +201,11 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         if (list.length === 0) return io.out('no incidents\n');
         for (const i of list) {
           const root = i.report?.diagnosis.rootCause?.id ?? (i.error ? `error: ${i.error}` : '');
-          io.out(`${i.id}  ${i.status.padEnd(13)} ${i.runbook} ${i.target}  ${i.createdAt}  ${i.alerts.length} alert${i.alerts.length === 1 ? '' : 's'}  ${root}\n`);
+          // Stored text comes from alerts, hosts and logs: escaped for the terminal.
+          io.out(`${terminalSafe(`${i.id}  ${i.status.padEnd(13)} ${i.runbook} ${i.target}  ${i.createdAt}  ${i.alerts.length} alert${i.alerts.length === 1 ? '' : 's'}  ${root}`)}\n`);
         }
         const unrouted = await store.listUnrouted(5);
-        if (unrouted.length) io.out(`\n${unrouted.length} recent alert(s) matched no target, e.g. ${unrouted[0]?.fingerprint}: ${unrouted[0]?.reason}\n`);
+        if (unrouted.length) io.out(`\n${unrouted.length} recent alert(s) matched no target, e.g. ${terminalSafe(`${unrouted[0]?.fingerprint}: ${unrouted[0]?.reason}`)}\n`);
       } finally {
         await store.close();
       }
@@ -226,17 +227,17 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         if (!incident) throw new TriageError('not_found', `no incident ${id}`);
         if (o.artifact !== undefined) {
           const content = await store.getArtifact(id, o.artifact);
-          if (content === null) throw new TriageError('not_found', `no artifact ${o.artifact.slice(0, 80)} (kept: ${(await store.listArtifacts(id)).join(', ') || 'none'})`);
+          if (content === null) throw new TriageError('not_found', `no artifact ${printable(o.artifact, 80)} (kept: ${(await store.listArtifacts(id)).join(', ') || 'none'})`);
           return io.out(content.endsWith('\n') ? content : `${content}\n`);
         }
         const timeline = await store.timeline(id);
         if (o.json) return io.out(`${JSON.stringify({ incident, timeline, artifacts: await store.listArtifacts(id) }, null, 2)}\n`);
         io.out(`${style.bold(`${incident.id}`)} ${incident.status} — ${incident.runbook} on ${incident.target}, opened ${incident.createdAt}\n`);
-        if (incident.error) io.out(`${style.red(`error: ${incident.error}`)}\n`);
+        if (incident.error) io.out(`${style.red(`error: ${terminalSafe(incident.error)}`)}\n`);
         const artifacts = await store.listArtifacts(id);
         if (artifacts.length) io.out(`evidence kept: ${artifacts.join(', ')} (triage incident ${id} --artifact NAME)\n`);
         io.out(`\n${style.bold('Timeline')}\n`);
-        for (const e of timeline) io.out(`  ${e.at}  ${e.type.padEnd(22)} ${e.message}\n`);
+        for (const e of timeline) io.out(`  ${terminalSafe(`${e.at}  ${e.type.padEnd(22)} ${e.message}`)}\n`);
         if (incident.report) io.out(`\n${renderReport(incident.report, style)}\n`);
       } finally {
         await store.close();

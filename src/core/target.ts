@@ -53,6 +53,19 @@ export function printable(text: string, max = 60): string {
   return out;
 }
 
+/** C0 controls but tab and newline, DEL, C1 controls, bidi embeddings, overrides and isolates: what a terminal obeys. */
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text for a terminal: control and bidi characters escaped as `\u{1b}`, everything else kept, so
+ * a log line or an alert name cannot move the cursor, recolour or hide what is printed. Newlines
+ * are escaped too unless `keepNewlines` (the bot's own multi-line texts).
+ */
+export function terminalSafe(text: string, keepNewlines = false): string {
+  const escaped = text.replace(TERMINAL_UNSAFE, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`);
+  return keepNewlines ? escaped : escaped.replace(/\n/g, '\\n');
+}
+
 export function formatTarget(t: Target): string {
   return isIP(t.host) === 6 ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
 }

@@ -6,7 +6,7 @@
 // investigations (an alert, the CLI) and a dry run.
 import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -25,6 +25,8 @@ const ARG_MAX = 128 * 1024 - 1;
 const RAW_MARKUP = /<[!@#]|<(?:https?|mailto):/;
 /** One line of printable ASCII (and …): what a reason returned to a sender or printed on stderr must be. */
 const ONE_PRINTABLE_LINE = /^[\x20-\x7e\u2026]+$/;
+/** What must never reach a terminal raw: C0 controls but \t and \n, DEL, C1 controls, bidi overrides and isolates. */
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 /** What a refusal of a target says (parseCommand, parseTarget, resolveTarget). */
 const REFUSAL = /too long|unknown command|needs a target|unexpected|is empty|not an IPv6 address|has no port|not a host name|not a port|out of range|not in the inventory/;
 
@@ -187,6 +189,19 @@ describe('injection through the webhooks', () => {
     expect(sent.filter((t) => RAW_MARKUP.test(t)).map((t) => t.slice(0, 200))).toEqual([]);
     expect(rig.slack.violations).toEqual([]);
   }, 90_000);
+
+  it('the hostile names in the timeline reach the terminal escaped: triage incident ID, triage incidents', async () => {
+    const [inc] = await rig.store.list({ limit: 5 });
+    expect(inc).toBeDefined();
+    const [one, all] = await Promise.all([runCli(['incident', inc?.id ?? '', '--config', rig.configPath]), runCli(['incidents', '--config', rig.configPath])]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(all.code, all.stderr).toBe(0);
+    for (const out of [one.stdout, all.stdout]) expect(out.match(TERMINAL_UNSAFE) ?? []).toEqual([]);
+    // Each timeline entry is one line: a hostile newline cannot forge another.
+    const timeline = one.stdout.slice(one.stdout.indexOf('Timeline\n') + 'Timeline\n'.length).split('\n\n')[0]?.split('\n') ?? [];
+    expect(timeline.length).toBeGreaterThan(rig.corpus.filter(fitsLabel).length);
+    expect(timeline.filter((l) => !/^  \d{4}-\d\d-\d\dT\S+  \S/.test(l)).slice(0, 5)).toEqual([]);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +416,31 @@ describe('injection through the CLI', () => {
     expect(out).not.toMatch(/Investigating/);
     expect(rig.sshd.commands().length).toBe(before);
   }, 60_000);
+
+  it('log lines that would drive a terminal are printed escaped by triage investigate and triage shell', { timeout: 90_000 }, async () => {
+    // What a client can put in a log line (a request path, a user agent): cursor moves, colours, a fake line, RTL.
+    // Each says "too many open files", so it is shown as evidence of a finding.
+    const hostile = ['GET /\x1b[2K\x1b[1A\x1b[32m✔ all good\x1b[0m', 'ua \x1b]0;pwned\x07 \r overwritten', 'rtl \u202e gnp.exe', `bell \x07\x08\x7f \x9b31m c1 $(touch ${rig.canary})`].map((l) => `accept: EMFILE too many open files ${l}`);
+    for (const f of ['error.log', 'app.log']) appendFileSync(join(rig.logDir, f), `${hostile.join('\n')}\n`);
+    const text = await runCli(['investigate', 'connreset', `lab-1:${rig.port}`, '--config', rig.configPath]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/too many open files/);
+    expect(text.stdout).toMatch(/\\u\{1b\}/);
+    expect(text.stdout.match(TERMINAL_UNSAFE) ?? []).toEqual([]);
+    expect(text.stderr.match(TERMINAL_UNSAFE) ?? []).toEqual([]);
+    const shell = spawn(process.execPath, [CLI, 'shell', '--config', rig.configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    shell.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    shell.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((r) => shell.once('exit', (code) => r(code)));
+    shell.stdin.end(`@triage connreset lab-1:${rig.port}\n`);
+    const code = await Promise.race([exit, new Promise<string>((r) => setTimeout(() => r('hung'), 60_000))]);
+    if (code === 'hung') shell.kill('SIGKILL');
+    expect(code, out.slice(-2000)).toBe(0);
+    expect(out).toMatch(/Diagnosis/);
+    expect(out.match(TERMINAL_UNSAFE) ?? []).toEqual([]);
+    expect(existsSync(rig.canary)).toBe(false);
+  });
 
   it('a real investigation from the CLI over SSH, and a dry run that only looks the PID up', { timeout: 90_000 }, async () => {
     const report = (await triageJson(['investigate', 'connreset', `lab-1:${rig.port}`, '--config', rig.configPath])) as Report;

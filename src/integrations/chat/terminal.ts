@@ -1,15 +1,18 @@
 import type { Attachment, ChatAdapter, OutMessage, ThreadRef } from './adapter.js';
-import { PLAIN, renderDiagnosis, renderFinding, type Style } from './text-report.js';
+import { terminalSafe } from '../../core/target.js';
+import { PLAIN, renderDiagnosis, renderFinding, safeForTerminal, type Style } from './text-report.js';
 
 const MARK = { running: '…', ok: '✔', failed: '✘', skipped: '–' } as const;
 
 /** Text for a terminal, the same messages Slack gets as Block Kit. */
-export function renderText(message: OutMessage, style: Style = PLAIN): string {
+export function renderText(raw: OutMessage, style: Style = PLAIN): string {
+  // The bot's own texts are multi-line; everything else is data, one line per string.
+  if (raw.kind === 'text' || raw.kind === 'usage') {
+    const text = terminalSafe(raw.text, true);
+    return raw.kind === 'text' ? text : style.yellow(text);
+  }
+  const message = safeForTerminal(raw);
   switch (message.kind) {
-    case 'text':
-      return message.text;
-    case 'usage':
-      return style.yellow(message.text);
     case 'progress':
       return [`Investigating ${message.title}`, ...message.steps.map((s) => `  ${MARK[s.status]} ${s.id}${s.durationMs !== undefined ? ` ${s.durationMs} ms` : ''}${s.error ? `  ${s.error}` : ''}`)].join('\n');
     case 'findings':
@@ -45,8 +48,9 @@ export class TerminalChat implements ChatAdapter {
     return { channel, ts };
   }
 
-  async update(ref: ThreadRef, message: OutMessage): Promise<void> {
-    if (message.kind !== 'progress') return void this.write(`triage> ${renderText(message, this.style)}\n`);
+  async update(ref: ThreadRef, raw: OutMessage): Promise<void> {
+    if (raw.kind !== 'progress') return void this.write(`triage> ${renderText(raw, this.style)}\n`);
+    const message = safeForTerminal(raw);
     const seen = this.shown.get(ref.ts) ?? new Set<string>();
     this.shown.set(ref.ts, seen);
     for (const s of message.steps) {

@@ -1,4 +1,5 @@
 import type { Finding } from '../../core/facts.js';
+import { terminalSafe } from '../../core/target.js';
 import type { Report } from '../../engine/report.js';
 import type { RunEvent, StepOutcome } from '../../engine/run.js';
 import { describeSymptom } from '../../steps/probe-http.js';
@@ -22,7 +23,16 @@ export const ANSI: Style = {
 
 const MARK = { critical: '✖', warning: '▲', info: '·' } as const;
 
-export function renderFinding(f: Finding, style: Style, evidenceLines = 3): string[] {
+/** A copy with every string terminal-safe: reports carry log lines, remote errors and alert names. */
+export function safeForTerminal<T>(value: T): T {
+  if (typeof value === 'string') return terminalSafe(value) as T;
+  if (Array.isArray(value)) return value.map((v) => safeForTerminal(v)) as T;
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, safeForTerminal(v)])) as T;
+  return value;
+}
+
+export function renderFinding(finding: Finding, style: Style, evidenceLines = 3): string[] {
+  const f = safeForTerminal(finding);
   const color = f.severity === 'critical' ? style.red : f.severity === 'warning' ? style.yellow : style.dim;
   const out = [`${color(`${MARK[f.severity]} ${f.severity.padEnd(8)}`)} ${style.bold(f.title)}`, `             ${f.detail}`];
   const ev = f.evidence ?? [];
@@ -31,14 +41,16 @@ export function renderFinding(f: Finding, style: Style, evidenceLines = 3): stri
   return out;
 }
 
-export function renderStep(o: StepOutcome, style: Style): string {
+export function renderStep(outcome: StepOutcome, style: Style): string {
+  const o = safeForTerminal(outcome);
   const mark = o.status === 'ok' ? style.green('✔') : o.status === 'failed' ? style.red('✘') : style.yellow('–');
   const detail = o.error ? `  ${o.status === 'failed' ? style.red(o.error) : style.dim(o.error)}` : '';
   return `${mark} ${o.id.padEnd(16)} ${style.dim(`${String(o.durationMs).padStart(5)} ms`)}${o.samples > 1 ? style.dim(` ×${o.samples}`) : ''}${detail}`;
 }
 
 /** The readable report printed by `triage investigate` without --json. */
-export function renderReport(r: Report, style: Style = PLAIN): string {
+export function renderReport(report: Report, style: Style = PLAIN): string {
+  const r = safeForTerminal(report);
   const lines: string[] = [];
   const t = r.target;
   lines.push(style.bold(`triage ${r.runbook} — ${t.service ? `${t.service} on ` : ''}${t.host}:${t.port}${t.pid ? ` (PID ${t.pid})` : ''} via ${t.via}`));
@@ -77,7 +89,8 @@ export function renderChain(r: Report): string {
 }
 
 /** Root cause, chain, what was ruled out, caveats, and recommendations. */
-export function renderDiagnosis(r: Report, style: Style = PLAIN): string[] {
+export function renderDiagnosis(report: Report, style: Style = PLAIN): string[] {
+  const r = safeForTerminal(report);
   const d = r.diagnosis;
   const lines: string[] = [style.bold('Diagnosis')];
   if (!d.rootCause) {
