@@ -89,6 +89,7 @@ export function createTriageServer(deps: ServeDeps): Server {
     } catch (err) {
       // Slack being down must not lose the alert: the incident goes on without a thread.
       log.warn({ err: (err as Error).message, incident: incidentId }, 'could not open the Slack thread');
+      await store.append(incidentId, event('notify-failed', `could not open the incident's Slack thread in ${channel}: ${(err as Error).message}`, now())).catch(() => undefined);
     }
   };
 

@@ -23,6 +23,7 @@ import { startServe, startWorker, type ServeProcess, type WorkerProcess } from '
 
 const SECRET = 'faults-signing-secret';
 const CHANNEL = 'C0FAULTS01';
+const ALERTS = 'C0FAULTS02';
 const APPROVER = 'U0APPROVER';
 const REQUESTER = 'U0ALICE';
 
@@ -120,7 +121,9 @@ beforeAll(async () => {
       services: { checkout: { port, instances: ['lab-1'] } },
       redis: { url: REDIS_URL, prefix },
       server: { host: '127.0.0.1', port: await freePort() },
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
+      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200, alertChannel: ALERTS },
+      webhooks: { alertmanager: { auth: { type: 'bearer', token: 'svc-am-token' } } },
+      routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
       approvals: { approvers: [APPROVER], ttlMinutes: 30 },
       // A short lock: a killed worker's job is taken over within seconds.
       worker: { concurrency: 2, lockDurationMs: 3000, stalledIntervalMs: 1000, shutdownTimeoutMs: 3000 },
@@ -228,6 +231,15 @@ describe('faults: Slack answering 5xx', () => {
     for (const method of ['chat.postMessage', 'chat.update', 'files.getUploadURLExternal']) slack.failNext(method, 1_000_000, 503);
     const t0 = Date.now();
     const m = await mention();
+    // An alert while Slack is down: accepted, investigated, and the missing thread noted.
+    const fromAlert = fetch(`${serve.url}/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer svc-am-token', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: '4', groupKey: 'g-slack-down', status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
+        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `lab-1:${lab.port + 1}` }, annotations: {}, startsAt: '2026-12-01T12:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'slack-down-1' }],
+      }),
+    });
     const inc = await until('the incident to be diagnosed without Slack', async () => {
       const i = await m.incident();
       return i?.status === 'diagnosed' ? i : null;
@@ -240,6 +252,17 @@ describe('faults: Slack answering 5xx', () => {
     }, 60_000);
     expect(failures.map((e) => e.message).join('\n')).toMatch(/could not open the thread's progress message: .*503/);
     expect(failures.map((e) => e.message).join('\n')).toMatch(new RegExp(`could not post the diagnosis to Slack \\(it is kept: @triage incident ${inc.id}\\): .*503`));
+    const accepted = await fromAlert;
+    expect(accepted.status).toBe(200);
+    const alerted = ((await accepted.json()) as { incidents: { id: string; created: boolean }[] }).incidents[0];
+    expect(alerted?.created).toBe(true);
+    const alertInc = await until('the alert\'s incident to be diagnosed without Slack', async () => {
+      const i = await store.get(alerted?.id ?? '');
+      return i?.status === 'diagnosed' ? i : null;
+    }, 60_000);
+    expect(alertInc.thread).toBeUndefined();
+    expect((await store.timeline(alertInc.id)).find((e) => e.type === 'notify-failed')?.message).toMatch(new RegExp(`could not open the incident's Slack thread in ${ALERTS}: .*503`));
+    expect(slack.messages(ALERTS)).toEqual([]);
     // Retries are bounded: every message was given up on in seconds, not Slack's default half hour.
     const elapsed = Date.now() - t0;
     expect(elapsed).toBeLessThan(90_000);
