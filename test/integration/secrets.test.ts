@@ -258,5 +258,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
     expectRedactedEvidence('triage investigate --json', fresh.out);
     expectClean('triage investigate --json', fresh.out);
     expectClean('its stderr', fresh.err);
+    // And the bot's own logs.
+    expectClean('the worker\'s and the server\'s logs', `${worker.output()}\n${serve.output()}`);
   }, 120_000);
 });
