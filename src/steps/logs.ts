@@ -18,6 +18,8 @@ const Input = z
   });
 type Input = z.infer<typeof Input>;
 
+/** Cap on the output of one `tail` over all the files. */
+const TAIL_MAX_BYTES = 4 * 1024 * 1024;
 /** At most this many discovered files are read. */
 const MAX_FILES = 6;
 /** An access log silent for longer than this while the service is probed is worth saying. */
@@ -28,6 +30,8 @@ interface Raw {
   tail: string;
   stat: string;
   hostNow: number;
+  /** The tail output hit the step's cap (enormous lines or binary data): the last file's tail is incomplete. */
+  truncated?: boolean;
 }
 
 export function classifyLogPath(path: string): LogFile['kind'] {
@@ -58,7 +62,7 @@ export const logsStep = defineStep<Input, Raw>({
       files = discoverLogPaths(parseFdListing(await listFds(ctx, pid)).filePaths).map((path) => ({ path, kind: classifyLogPath(path) }));
     }
     if (files.length === 0) return { files, tail: '', stat: '', hostNow: ctx.now() / 1000 };
-    const opts = { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs, maxOutputBytes: 4 * 1024 * 1024 };
+    const opts = { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs, maxOutputBytes: TAIL_MAX_BYTES };
     const paths = files.map((f) => f.path);
     const [tail, stat, date] = await Promise.all([
       ctx.exec.run(['tail', '-n', String(logTailLines), '--', ...paths], opts),
@@ -68,7 +72,7 @@ export const logsStep = defineStep<Input, Raw>({
     if (tail.stdout === '' && tail.exitCode !== 0) throw new TriageError('command_failed', `tail: ${tail.stderr.trim().split('\n')[0] ?? 'failed'}`);
     // tail prints no `==> path <==` header for a single file; give it one so sections always carry paths.
     const text = paths.length === 1 ? `==> ${paths[0]} <==\n${tail.stdout}` : tail.stdout;
-    return { files, tail: text, stat: stat.stdout, hostNow: Number(date.stdout.trim()) || ctx.now() / 1000 };
+    return { files, tail: text, stat: stat.stdout, hostNow: Number(date.stdout.trim()) || ctx.now() / 1000, ...(tail.truncated ? { truncated: true } : {}) };
   },
   analyze(samples) {
     const raw = samples[samples.length - 1]?.raw;
@@ -117,6 +121,9 @@ export const logsStep = defineStep<Input, Raw>({
       if (f.lastWriteAgeSec !== null && f.lastWriteAgeSec >= LOG_SILENCE_SEC) {
         findings.push({ id: 'access-log-silent', step: 'logs', severity: 'warning', title: `access log silent for ${f.lastWriteAgeSec} s`, detail: `${f.path}: no request has completed since` });
       }
+    }
+    if (raw.truncated) {
+      findings.push({ id: 'logs-truncated', step: 'logs', severity: 'info', title: `log tails cut at ${TAIL_MAX_BYTES / 1024 / 1024} MiB`, detail: `tail's output stopped at the cap (enormous lines or binary data): what is shown of ${files[files.length - 1]?.path ?? 'the last file'} is incomplete` });
     }
     findings.push({
       id: 'logs-read',

@@ -256,6 +256,7 @@ describe('faults over SSH, through the service', () => {
     expect(file?.sizeBytes).toBe(GB);
     // The tail was one enormous line of NULs: it arrived, cut to what a report line may hold.
     expect(file?.tail.some((l) => l.length === 2000 && /^\u0000+$/.test(l))).toBe(true);
+    expect(done.report?.findings.find((f) => f.id === 'logs-truncated')?.title).toBe('log tails cut at 4 MiB');
     // One "line" of NULs, cut for the report: nothing like a gigabyte reaches the store.
     expect(JSON.stringify(done.report).length).toBeLessThan(2 * MiB);
     const peak = peakRss(worker.pid);
