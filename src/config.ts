@@ -342,7 +342,7 @@ function crossReferenceProblems(raw: unknown): string[] {
 export function parseConfigText(text: string, source = 'config'): { ok: true; config: Config } | { ok: false; problems: string[] } {
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+    raw = parseYaml(text, { prettyErrors: true, logLevel: 'error' }) ?? {}; // warnings would print past the one-line reasons
   } catch (err) {
     const msg = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
     return { ok: false, problems: [`${source}: not valid YAML: ${msg}`] };

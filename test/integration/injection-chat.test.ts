@@ -159,5 +159,6 @@ describe('injection through Slack: mentions, slash commands and buttons', () => 
     expect(unexpectedCommands(rig)).toEqual([]);
     expect(lines.some((l) => /(^|\s)kill(\s|$)/.test(l))).toBe(false);
     expect(existsSync(rig.canary)).toBe(false);
+    console.log(`injection-chat: ${lines.length} command lines reached the shell, all from the templates`);
   });
 });

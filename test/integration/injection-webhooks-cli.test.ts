@@ -305,6 +305,20 @@ describe('injection through the config', () => {
       writeFileSync(file, stringify(doc));
       return { file, used };
     });
+    // And YAML that makes the parser warn (an unknown directive, an unknown tag): the warning must not print.
+    const breakers = rig.corpus.filter((c) => /^%|!!js/.test(c.value)).map((c, k) => {
+      const file = join(scratch, `breaker-${k}.yaml`);
+      writeFileSync(file, c.value);
+      return { c, file };
+    });
+    expect(breakers.length).toBeGreaterThanOrEqual(3);
+    const broken = await Promise.all(breakers.map(({ file }) => runCli(['config', 'check', file])));
+    breakers.forEach(({ c }, k) => {
+      const r = broken[k]!;
+      expect(r.code, `${c.id}: ${r.stderr}`).toBe(2);
+      for (const l of r.stderr.trimEnd().split('\n')) expect(l, c.id).toMatch(ONE_PRINTABLE_LINE);
+      expect(r.stderr).not.toMatch(/Warning/);
+    });
     const results = await Promise.all(files.map(({ file }) => runCli(['config', 'check', file])));
     files.forEach(({ file, used }, k) => {
       const r = results[k]!;
@@ -476,5 +490,6 @@ describe('what reached the shell', () => {
     expect(lines.length).toBeGreaterThan(10);
     expect(unexpectedCommands(rig)).toEqual([]);
     expect(existsSync(rig.canary)).toBe(false);
+    console.log(`injection-webhooks-cli: ${lines.length} command lines reached the shell, all from the templates`);
   });
 });
