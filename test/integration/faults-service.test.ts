@@ -9,7 +9,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
+import { ConfigSchema, type Settings } from '../../src/config.js';
+import { NodeNet } from '../../src/integrations/net/node-net.js';
+import { SlackChat } from '../../src/integrations/slack/chat.js';
+import { createLogger } from '../../src/log.js';
+import { runApproved } from '../../src/service/actions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval, Incident } from '../../src/core/incident.js';
 import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
@@ -206,6 +211,36 @@ describe('faults: a worker SIGKILLed mid-action', () => {
     expect(done.status, done.outcome).toBe('done');
     expect(lines(join(actionsDir, 'quick.log'))).toEqual(['quick']);
   }, 180_000);
+});
+
+describe('faults: a job redelivered after its worker died before the command', () => {
+  it('the command runs, once: a redelivery after it finished changes nothing', async () => {
+    // The state a worker leaves when it dies after approved → running but before the command.
+    const settings: Settings = { file: configPath, sshAuthSock: undefined, databaseUrl: undefined, config: ConfigSchema.parse(parseYaml(readFileSync(configPath, 'utf8'))) };
+    const deps = { settings, store, chat: new SlackChat({ botToken: slack.botToken, apiUrl: slack.apiUrl }), net: new NodeNet(), log: createLogger('silent', 'test') };
+    const { incident, created } = await store.openOrJoin({ runbook: 'connreset', target: `lab-1:${lab.port + 7}`, trigger: { kind: 'cli' }, now: new Date() });
+    expect(created).toBe(true);
+    const trace = join(actionsDir, 'before-command.log');
+    const a: Approval = {
+      hash: 'd'.repeat(32),
+      incidentId: incident.id,
+      action: { kind: 'quarantine', service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv: ['sh', '-c', `echo ran >> ${trace}`] },
+      requestedBy: REQUESTER,
+      requestedAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+      status: 'running',
+      decidedBy: APPROVER,
+    };
+    await store.putApproval(a);
+    await runApproved(a.hash, deps);
+    expect(lines(trace)).toEqual(['ran']);
+    expect((await store.getApproval(a.hash))?.status).toBe('done');
+    await runApproved(a.hash, deps);
+    expect(lines(trace)).toEqual(['ran']);
+    const tl = await store.timeline(incident.id);
+    expect(tl.filter((e) => e.type === 'action-started')).toHaveLength(1);
+    expect(tl.filter((e) => e.type === 'action-finished').map((e) => e.message)).toEqual(['quarantine exited 0']);
+  }, 60_000);
 });
 
 describe('faults: Slack answering 5xx', () => {
