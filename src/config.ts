@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve, dirname } from 'node:path';
+import safeRegex from 'safe-regex2';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError, TriageError } from './core/errors.js';
@@ -145,10 +146,27 @@ export const WebhookAuthSchema = z.discriminatedUnion('type', [
 ]);
 export type WebhookAuth = z.infer<typeof WebhookAuthSchema>;
 
+/** A label regex of a route: it must compile, and must not backtrack exponentially on a crafted label. */
+const LabelRegex = z.string().superRefine((source, ctx) => {
+  const anchored = `^(?:${source})$`;
+  try {
+    new RegExp(anchored);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a regular expression: ${printable((err as Error).message.replace(/^Invalid regular expression: /, ''), 120)}` });
+    return;
+  }
+  if (!safeRegex(anchored)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'a repetition inside a repeated group, like (a+)+ or (a|aa)*: a crafted label value would stall the webhook; write it without the nested repetition',
+    });
+  }
+});
+
 export const RouteSchema = z
   .object({
     match: z.record(z.string(), z.string()).default({}).describe('label equality; all must match'),
-    matchRegex: z.record(z.string(), z.string()).default({}).describe('label regular expressions (anchored); all must match'),
+    matchRegex: z.record(z.string(), LabelRegex).default({}).describe('label regular expressions (anchored); all must match; no nested repetition'),
     runbook: z.string().min(1),
     target: z
       .object({

@@ -120,6 +120,14 @@ hosts:
     expect(p[0]).not.toContain('\n');
   });
 
+  it('a route regex must compile and must not backtrack exponentially', () => {
+    const routes = (re: string) => `routes:\n  - runbook: connreset\n    matchRegex: {alertname: ${JSON.stringify(re)}}\n`;
+    expect(parseConfigText(routes('Fd(Usage|Limit)High|.*Reset.*'), 'test.yaml').ok).toBe(true);
+    expect(problems(routes('(a+)+'))).toEqual([expect.stringMatching(/^routes\.0\.matchRegex\.alertname: a repetition inside a repeated group/)]);
+    expect(problems(routes('([a-z]*x?)*'))).toHaveLength(1);
+    expect(problems(routes('Fd(Usage'))).toEqual([expect.stringMatching(/^routes\.0\.matchRegex\.alertname: not a regular expression: /)]);
+  });
+
   it('a top-level list or scalar is a type problem', () => {
     expect(problems('- a\n- b\n')).toEqual([expect.stringMatching(/expected object, got a list/)]);
     expect(problems('42\n')[0]).toMatch(/expected object, got number/);

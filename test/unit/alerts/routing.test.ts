@@ -20,6 +20,9 @@ const config = ConfigSchema.parse({
   },
 });
 
+/** A route as it is, unvalidated: what `config check` refuses must still never crash the router. */
+const unchecked = (r: Partial<Route> & { runbook: string }): Route => ({ match: {}, matchRegex: {}, target: { instanceLabel: 'instance' }, ...r });
+
 const routes = (list: unknown[]): Route[] => list.map((r) => RouteSchema.parse(r));
 
 const alert = (labels: Record<string, string>): AlertEvent => ({
@@ -201,11 +204,11 @@ describe('routeAlert: matching', () => {
     expect(routeMatches(rs2[0] as Route, {})).toBe(false);
   });
   it('an invalid regex in the config is no match, not a crash; later routes still apply', () => {
-    const withBad = routes([
-      { matchRegex: { alertname: '(' }, runbook: 'bad' },
-      { matchRegex: { alertname: '[z-a]' }, runbook: 'bad2' },
-      { matchRegex: { alertname: 'A' }, runbook: 'good' },
-    ]);
+    const withBad = [
+      unchecked({ matchRegex: { alertname: '(' }, runbook: 'bad' }),
+      unchecked({ matchRegex: { alertname: '[z-a]' }, runbook: 'bad2' }),
+      ...routes([{ matchRegex: { alertname: 'A' }, runbook: 'good' }]),
+    ];
     const r = routeAlert(alert({ alertname: 'A', instance: 'app-1:2133' }), withBad, config);
     expect(r.ok && r.runbook).toBe('good');
     expect(refused(routeAlert(alert({ alertname: '(' }), withBad.slice(0, 2), config))).toBe('no route matches alertname=(');
@@ -231,12 +234,14 @@ describe('routeAlert: ambiguous addresses', () => {
 
 describe('routeAlert: property', () => {
   it('never throws on arbitrary labels, and any target it returns is an inventory host', () => {
-    const rs = routes([
-      { matchRegex: { alertname: '.*Conn.*' }, runbook: 'a' },
-      { match: { kind: 'pg' }, runbook: 'b', target: { hostLabel: 'host', portLabel: 'port' } },
-      { matchRegex: { alertname: '(' }, runbook: 'bad' },
-      { runbook: 'c', target: { hostLabel: 'host', serviceLabel: 'service' } },
-    ]);
+    const rs = [
+      ...routes([
+        { matchRegex: { alertname: '.*Conn.*' }, runbook: 'a' },
+        { match: { kind: 'pg' }, runbook: 'b', target: { hostLabel: 'host', portLabel: 'port' } },
+      ]),
+      unchecked({ matchRegex: { alertname: '(' }, runbook: 'bad' }),
+      ...routes([{ runbook: 'c', target: { hostLabel: 'host', serviceLabel: 'service' } }]),
+    ];
     const value = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('app-1:2133', 'db-1', '5432', 'api', '10.0.0.11', 'pg', 'Conn'));
     const labels = fc.dictionary(fc.constantFrom('alertname', 'instance', 'host', 'port', 'service', 'kind', '__proto__', 'x'), value);
     fc.assert(
