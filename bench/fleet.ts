@@ -4,13 +4,13 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shellJoin } from '../src/integrations/exec/executor.js';
 import { investigate } from '../src/engine/investigate.js';
 import type { Report } from '../src/engine/report.js';
 import { connreset } from '../src/runbooks/connreset.js';
-import { onCleanup } from './lib-env.js';
+import { busyShare, cpuTicks, onCleanup } from './lib-env.js';
 import { mapLimit, startFleet, type FleetMember } from './lib-fleet.js';
 import { CommandRecorder, sshSettings, startBenchSshd, TEST_USER, type Sshd } from './lib-ssh.js';
 import { median, type BenchResult } from './result.js';
@@ -28,6 +28,8 @@ function complete(r: Report, m: FleetMember): boolean {
 
 interface AnsibleRun {
   ms: number;
+  /** Share of all CPUs busy during the run. */
+  busy: number;
   ok: number;
   failed: number;
   unreachable: number;
@@ -52,6 +54,7 @@ export function runAnsible(dir: string, inventory: string, cp: string, pipelinin
   };
   const args = ['all', '-i', inventory, '-f', String(CONCURRENCY), '-o', '-m', 'shell', '-a', '{{ triage_commands }}'];
   return new Promise((resolve, reject) => {
+    const ticks0 = cpuTicks();
     const t0 = performance.now();
     const child = spawn('ansible', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -63,11 +66,13 @@ export function runAnsible(dir: string, inventory: string, cp: string, pipelinin
     child.on('error', reject);
     child.on('close', async () => {
       const ms = performance.now() - t0;
+      const busy = busyShare(ticks0, cpuTicks());
       await stopMasters(cp);
       const lines = out.split('\n');
       const count = (re: RegExp) => lines.filter((l) => re.test(l)).length;
       const res: AnsibleRun = {
         ms,
+        busy,
         ok: count(/^\S+ \| CHANGED \|/),
         failed: count(/^\S+ \| FAILED \|/),
         unreachable: count(/^\S+ \| UNREACHABLE!/),
@@ -111,6 +116,9 @@ export function writeInventory(path: string, cpDir: string, sshd: Sshd, members:
   return cpDir;
 }
 
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+const cores = () => availableParallelism();
+
 export async function run(opts: { runs: number }): Promise<BenchResult> {
   const runs = Math.max(3, opts.runs);
   const fleet = await startFleet(TARGETS, TEST_USER);
@@ -123,6 +131,8 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
     const settings = sshSettings(sshd, fleet.members.map((m) => m.name), { samples: 1 });
     const investigateAll = async () => {
       recorder.clear();
+      const cpu0 = process.cpuUsage();
+      const ticks0 = cpuTicks();
       const t0 = performance.now();
       const perTarget: number[] = [];
       const results = await mapLimit(fleet.members, CONCURRENCY, async (m) => {
@@ -137,8 +147,10 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
         }
       });
       const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const busy = busyShare(ticks0, cpuTicks());
       const commands = new Map(fleet.members.map((m) => [m.name, recorder.argv(m.name)]));
-      return { ms, complete: results.filter((r) => r.ok).length, firstError: results.find((r) => !r.ok)?.error ?? '', perTargetMedian: median(perTarget), commands };
+      return { ms, botCpuMs: (cpu.user + cpu.system) / 1000, busy, complete: results.filter((r) => r.ok).length, firstError: results.find((r) => !r.ok)?.error ?? '', perTargetMedian: median(perTarget), commands };
     };
 
     // Warm-up, not counted: loads and JIT-compiles triage's code paths; Ansible's first run compiles its .pyc files.
@@ -165,6 +177,7 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
       `Fleet: ${TARGETS} lab services (\`healthy\` scenario, no load), each its own node process on its own loopback port, run as ${TEST_USER}; each one an inventory host (127.0.0.1) behind one OpenSSH sshd. On this machine the bot, sshd, the ${TARGETS} services and Ansible share ${'the same CPUs'}.`,
       `triage: ${TARGETS} investigations with the connreset runbook through the real engine, in one process, ${CONCURRENCY} at a time, samples=1 (no sampling interval); each its own SSH connection; timed from the first start to the last report, the bot's HTTP probes and /metrics fetches included. Complete reports per run: ${triage.map((t) => t.complete).join(', ')} of ${TARGETS}${allComplete ? '' : ` (first problem: ${triage.find((t) => t.complete < TARGETS)?.firstError ?? ''})`}; one investigation took ${fmtMs(median(triage.map((t) => t.perTargetMedian)))} (median) with ${CONCURRENCY} in flight.`,
       `Ansible: \`ansible all -i INVENTORY -f ${CONCURRENCY} -o -m shell -a '{{ triage_commands }}'\`, where each host's triage_commands are the ${commandsPerHost} commands triage ran on that host in the run just before (recorded from the executor), joined with \`;\` in one remote shell: one module run per host, which is the cheapest fair way to run them with Ansible (one \`-m command\` run per command would cost ${commandsPerHost} times as many). In Ansible's favour: pipelining on and the Python interpreter given (no discovery); otherwise its defaults (ssh -C, ControlMaster=auto, ControlPersist=60s), with a control path per host and per run, as ${TARGETS} distinct hosts would have. It does no HTTP probe. Hosts answered per run (ok+failed/unreachable): ${ansible.map((a) => `${a.ok + a.failed}/${a.unreachable}`).join(', ')}${ansibleAll ? '' : ` (${ansible.find((a) => a.unreachable > 0 || a.ok + a.failed < TARGETS)?.sample ?? ''})`}.`,
+      `Where the time goes${median(triage.map((t) => t.busy)) >= 0.9 ? ' (CPU-bound)' : ''}: the machine's CPUs were ${pct(median(triage.map((t) => t.busy)))} busy during triage's runs, of which triage's own process took ${fmtMs(median(triage.map((t) => t.botCpuMs)))} of CPU per run; the rest is sshd and the remote shells and commands of the ${TARGETS} targets, which share the bot's ${cores()} cores here and would run on the hosts themselves on a real fleet. During Ansible's runs: ${pct(median(ansible.map((a) => a.busy)))} busy.`,
       `The two sides alternate run by run; one warm-up run of each is not counted. Per run (triage / Ansible): ${triage.map((t, i) => `${fmtMs(t.ms)} / ${fmtMs(ansible[i]?.ms ?? 0)}`).join('; ')}.`,
     ];
     if (!met) {

@@ -154,3 +154,19 @@ export function signalPid(pid: number | undefined, sig: NodeJS.Signals): void {
     // already gone
   }
 }
+
+/** The machine's CPU time so far (/proc/stat, all CPUs), in clock ticks: busy and total. */
+export function cpuTicks(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    return { busy: user + nice + system + irq + softirq + steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+/** Share (0..1) of all CPUs that were busy between two cpuTicks() readings. */
+export function busyShare(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+}
