@@ -14,9 +14,9 @@ type Input = z.infer<typeof PidInput>;
 export const FD_WARN_RATIO = 0.8;
 export const FD_CRITICAL_RATIO = 0.95;
 
-/** The `find` invocation that lists a process's descriptors as `<fd> <link target>` lines. */
+/** The `find` invocation that lists a process's descriptors as NUL-terminated `<fd> <link target>` entries. */
 export function fdListingArgv(pid: number): string[] {
-  return ['find', `/proc/${pid}/fd`, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f %l\\n'];
+  return ['find', `/proc/${pid}/fd`, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f %l\\0'];
 }
 
 /** Listings in flight, by executor and PID. */

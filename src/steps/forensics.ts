@@ -36,7 +36,7 @@ interface RawSection {
   truncated: boolean;
   failure?: string;
   /** How to turn stdout into section content in analyze. */
-  format?: 'threads';
+  format?: 'threads' | 'nul-entries';
   /** Threads that exist beyond the ones read. */
   omitted?: number;
 }
@@ -100,7 +100,7 @@ export const forensicsStep = defineStep<Input, Raw>({
   async collect(ctx) {
     const { pid, port } = ctx.input;
     const takenAt = ctx.now();
-    const fds = runSection(ctx, 'fds', fdListingArgv(pid));
+    const fds = runSection(ctx, 'fds', fdListingArgv(pid)).then((s): RawSection => ({ ...s, format: 'nul-entries' }));
     const logs = (async (): Promise<RawSection[]> => {
       const paths = ctx.input.logPaths ?? discoverLogPaths(parseFdListing((await fds).stdout).filePaths);
       const n = String(ctx.input.logTailLines ?? DEFAULT_LOG_TAIL_LINES);
@@ -166,6 +166,9 @@ function toSection(raw: RawSection): ForensicsSection {
   if (raw.format === 'threads') {
     text = threadTable(raw.stdout, raw.omitted ?? 0);
     extraTruncated = (raw.omitted ?? 0) > 0;
+  } else if (raw.format === 'nul-entries') {
+    // One line per entry; a newline inside a file name is shown as \n, not as a line of its own.
+    text = raw.stdout.split('\0').filter((e) => e !== '').map((e) => e.replace(/\n/g, '\\n')).join('\n');
   }
   const capped = capLines(text);
   const error = raw.failure ?? (ok ? undefined : (firstLine(raw.stderr) ?? (raw.exitCode !== null ? `exit ${raw.exitCode}` : 'no exit status')));

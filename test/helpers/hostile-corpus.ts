@@ -394,7 +394,7 @@ export const STEP_PROGRAMS = ['ss', 'ps', 'find', 'stat', 'tail', 'date', 'cat',
 const FIXED_ARGS = new Set<string>([
   '-Hltnp', '-Htane', '-Htanpe', 'sport', '=', // ss
   '-o', 'pid=,user=,etimes=,args=', '-p', // ps
-  '-mindepth', '1', '-maxdepth', '-printf', '%f %l\\n', '%f\\n', // find
+  '-mindepth', '1', '-maxdepth', '-printf', '%f %l\\0', '%f\\n', // find
   '-c', '%s', '%s|%Y|%n', '--', // stat
   '-n', '+1', // tail
   '+%s', // date

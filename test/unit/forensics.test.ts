@@ -49,7 +49,7 @@ const THREADS_TAIL = [
 describe('forensics analyze', () => {
   it('keeps every section, records a failed one and redacts secrets line by line', () => {
     const f = analyze([
-      sec('fds', "find /proc/4242/fd -mindepth 1 -maxdepth 1 -printf '%f %l\\n'", '0 /dev/null\n1 pipe:[1]\n3 socket:[77]\n'),
+      { ...sec('fds', "find /proc/4242/fd -mindepth 1 -maxdepth 1 -printf '%f %l\\0'", '0 /dev/null\x001 pipe:[1]\x003 socket:[77]\x004 /tmp/a\nb\x00'), format: 'nul-entries' as const },
       sec('status', 'cat -- /proc/4242/status', 'Name:\tnode\nVmRSS:\t  51200 kB\n'),
       sec('memory map', 'pmap -x 4242', '', { exitCode: null, failure: 'pmap: not installed (not found in PATH)' }),
       sec('limits', 'cat -- /proc/4242/limits', '', { exitCode: 1, stderr: 'cat: /proc/4242/limits: Permission denied\n' }),
@@ -59,12 +59,13 @@ describe('forensics analyze', () => {
     expect(f.takenAt).toBe('2026-11-25T05:00:00.123Z');
     expect(f.host).toBe('lab-1');
     expect(f.sections.map((s) => [s.name, s.ok, s.lines])).toEqual([
-      ['fds', true, 3],
+      ['fds', true, 4],
       ['status', true, 2],
       ['memory map', false, 0],
       ['limits', false, 0],
       ['log /var/log/app.log', true, 2],
     ]);
+    expect(f.sections[0]?.content).toBe('0 /dev/null\n1 pipe:[1]\n3 socket:[77]\n4 /tmp/a\\nb');
     expect(f.sections[2]?.error).toBe('pmap: not installed (not found in PATH)');
     expect(f.sections[3]?.error).toBe('cat: /proc/4242/limits: Permission denied');
     const log = f.sections[4]?.content ?? '';
@@ -182,7 +183,7 @@ describe('forensics collect', () => {
   it('runs argv only, discovers logs among the descriptors and reads up to the threads', async () => {
     const exec = new FakeExecutor((argv) => {
       const cmd = argv.join(' ');
-      if (cmd.startsWith('find /proc/4242/fd')) return { stdout: '0 /dev/null\n5 /var/log/svc/access.log\n6 socket:[9]\n' };
+      if (cmd.startsWith('find /proc/4242/fd')) return { stdout: '0 /dev/null\x005 /var/log/svc/access.log\x006 socket:[9]\x00' };
       if (cmd.startsWith('find /proc/4242/task')) return { stdout: '4242\n4250\n' };
       if (argv[0] === 'tail' && argv[2] === '+1') return { stdout: THREADS_TAIL };
       if (argv[0] === 'pmap') return new TriageError('command_failed', 'pmap: not installed (not found in PATH)');

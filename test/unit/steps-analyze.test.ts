@@ -154,8 +154,8 @@ describe('fds analyze', () => {
     expect(ids(fdsStep.analyze(one(raw({ fileNr: '9600\t0\t10000\n' })), { pid: 1 }).findings)).toContain('host-fds-near-max:critical');
   });
 
-  it('fdListingArgv is the find invocation the fixture was captured with', () => {
-    expect(fdListingArgv(12)).toEqual(['find', '/proc/12/fd', '-mindepth', '1', '-maxdepth', '1', '-printf', '%f %l\\n']);
+  it('fdListingArgv lists NUL-terminated entries (the fixture was captured with \\n; both parse)', () => {
+    expect(fdListingArgv(12)).toEqual(['find', '/proc/12/fd', '-mindepth', '1', '-maxdepth', '1', '-printf', '%f %l\\0']);
   });
 });
 

@@ -8,16 +8,16 @@ import { parseSsAddress } from './ss.js';
 const MAX_LINES = 500_000;
 const INT_RE = /^\d{1,15}$/;
 
-/** Iterates the lines of `text` (at most `max`), without splitting huge input up front. */
-function* lines(text: string, max = MAX_LINES): Generator<string> {
+/** Iterates the lines of `text` (at most `max`), without splitting huge input up front; `sep` NUL for `-printf '...\0'`. */
+function* lines(text: string, max = MAX_LINES, sep: '\n' | '\0' = '\n'): Generator<string> {
   if (typeof text !== 'string') return;
   let start = 0;
   let n = 0;
   while (start < text.length && n < max) {
-    let end = text.indexOf('\n', start);
+    let end = text.indexOf(sep, start);
     if (end < 0) end = text.length;
     let line = text.slice(start, end);
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (sep === '\n' && line.endsWith('\r')) line = line.slice(0, -1);
     start = end + 1;
     n++;
     yield line;
@@ -58,17 +58,19 @@ export interface FdListing {
 }
 
 /**
- * Output of `find /proc/PID/fd -mindepth 1 -maxdepth 1 -printf '%f %l\n'`: `<fd> <link target>`.
+ * Output of `find /proc/PID/fd -mindepth 1 -maxdepth 1 -printf '%f %l\0'`: `<fd> <link target>`,
+ * NUL-terminated so that a file name with a newline stays one entry and cannot forge another
+ * (newline-separated listings, as older fixtures hold, are read too).
  * Kinds: `socket:[N]`, `pipe:[N]`, `anon_inode:...`, file (target starts with `/`, including
  * `/path (deleted)`, kept as printed), anything else is `other` (`net:[...]`, `/memfd:` is a file).
- * A path containing a newline would split into a garbage line and is skipped.
  */
 export function parseFdListing(text: string): FdListing {
   const byKind: FdKindCounts = { socket: 0, pipe: 0, anon_inode: 0, file: 0, other: 0 };
   const files = new Map<string, number>();
   const socketInodes: number[] = [];
   let count = 0;
-  for (const line of lines(text)) {
+  const sep = typeof text === 'string' && text.includes('\0') ? '\0' : '\n';
+  for (const line of lines(text, MAX_LINES, sep)) {
     const sp = line.indexOf(' ');
     if (sp <= 0) continue;
     const fd = line.slice(0, sp);

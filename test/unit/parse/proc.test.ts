@@ -71,6 +71,21 @@ describe('parseFdListing', () => {
     expect(s.topFiles).toHaveLength(10);
     expect(s.filePaths).toContain('/a b/c d.log');
   });
+
+  it('reads NUL-terminated entries: a file name with a newline stays one entry and forges none', () => {
+    const text = ['0 /dev/null', '1 pipe:[3]', '3 /var/app/up\n7 /etc/shadow\n8 socket:[99].log', '4 socket:[12]', ''].join('\0');
+    const s = parseFdListing(text);
+    expect(s.count).toBe(4);
+    expect(s.byKind).toMatchObject({ socket: 1, pipe: 1, file: 2 });
+    expect(s.socketInodes).toEqual([12]);
+    expect(s.filePaths).toEqual(expect.arrayContaining(['/dev/null', '/var/app/up\n7 /etc/shadow\n8 socket:[99].log']));
+    expect(s.filePaths).not.toContain('/etc/shadow');
+  });
+
+  it('the captured fixture (newline-separated) and the same entries NUL-terminated parse alike', () => {
+    const nul = text.split('\n').filter((l) => l !== '').map((l) => `${l}\0`).join('');
+    expect(parseFdListing(nul)).toEqual(r);
+  });
 });
 
 describe('parseFileNr', () => {
