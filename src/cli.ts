@@ -228,7 +228,9 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
         if (o.artifact !== undefined) {
           const content = await store.getArtifact(id, o.artifact);
           if (content === null) throw new TriageError('not_found', `no artifact ${printable(o.artifact, 80)} (kept: ${(await store.listArtifacts(id)).join(', ') || 'none'})`);
-          return io.out(content.endsWith('\n') ? content : `${content}\n`);
+          // On a terminal, escapes from the host's logs are shown, not obeyed; piped, the bytes as kept.
+          const shown = io.isTTY ? terminalSafe(content, true) : content;
+          return io.out(shown.endsWith('\n') ? shown : `${shown}\n`);
         }
         const timeline = await store.timeline(id);
         if (o.json) return io.out(`${JSON.stringify({ incident, timeline, artifacts: await store.listArtifacts(id) }, null, 2)}\n`);

@@ -202,6 +202,23 @@ describe('injection through the webhooks', () => {
     expect(timeline.length).toBeGreaterThan(rig.corpus.filter(fitsLabel).length);
     expect(timeline.filter((l) => !/^  \d{4}-\d\d-\d\dT\S+  \S/.test(l)).slice(0, 5)).toEqual([]);
   });
+
+  it('evidence from the host is shown escaped on a terminal, and kept byte for byte when piped: triage incident ID --artifact', async () => {
+    const [inc] = await rig.store.list({ limit: 1 });
+    const evil = 'GET /\x1b]0;pwned\x07\x1b[2J\x1b[1A 200\nnext line\n';
+    await rig.store.putArtifact(inc?.id ?? '', 'hostile-log.txt', evil);
+    const show = async (isTTY: boolean) => {
+      let stdout = '';
+      const code = await main(['incident', inc?.id ?? '', '--config', rig.configPath, '--artifact', 'hostile-log.txt'], { out: (s) => (stdout += s), err: () => {}, isTTY, env: { HOME: tmpdir() } });
+      return { code, stdout };
+    };
+    const tty = await show(true);
+    expect(tty.code).toBe(0);
+    expect(tty.stdout.match(TERMINAL_UNSAFE) ?? []).toEqual([]);
+    expect(tty.stdout).toContain('\\u{1b}[2J');
+    expect(tty.stdout.split('\n')).toHaveLength(3);
+    expect((await show(false)).stdout).toBe(evil);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
