@@ -59,7 +59,7 @@ async function startTarget(dir: string, port: number, nofile: number, files: num
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const pid = await new Promise<number>((resolve, reject) => {
+  const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sick target did not start within 20 s: ${stderr.trim()}`)), 20_000);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -77,7 +77,12 @@ async function startTarget(dir: string, port: number, nofile: number, files: num
       reject(new Error(`sick target exited (${code}): ${stderr.trim()}`));
     });
   });
-  return { child, pid };
+  try {
+    return { child, pid: await ready };
+  } catch (err) {
+    signalPid(child.pid, 'SIGKILL');
+    throw err;
+  }
 }
 
 /** Opens `count` connections, each hung up (FIN) and closed by the client right away, `parallel` at a time. */
@@ -137,16 +142,17 @@ function runBot(port: number, rssFile: string): Promise<BotRun> {
 export async function run(opts: { runs: number }): Promise<BenchResult> {
   const runs = Math.max(5, opts.runs);
   const dir = mkdtempSync(join(tmpdir(), 'triage-bench-big-'));
-  const port = await freePort();
-  const nofile = Math.min(WANT_NOFILE, hardNofile());
-  const files = Math.min(WANT_FILES, nofile - CLOSE_WAIT - HEADROOM);
-  const target = await startTarget(dir, port, nofile, files);
+  let target: { child: ChildProcess; pid: number } | undefined;
   const stopTarget = onCleanup(async () => {
-    signalPid(target.pid, 'SIGKILL');
-    signalPid(target.child.pid, 'SIGKILL');
+    signalPid(target?.pid, 'SIGKILL');
+    signalPid(target?.child.pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
   try {
+    const port = await freePort();
+    const nofile = Math.min(WANT_NOFILE, hardNofile());
+    const files = Math.min(WANT_FILES, nofile - CLOSE_WAIT - HEADROOM);
+    target = await startTarget(dir, port, nofile, files);
     await hangUpClients(port, CLOSE_WAIT);
     const deadline = Date.now() + 30_000;
     let cw = 0;

@@ -57,6 +57,11 @@ export function runAnsible(dir: string, inventory: string, cp: string, pipelinin
     const ticks0 = cpuTicks();
     const t0 = performance.now();
     const child = spawn('ansible', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Interrupted: stop Ansible and the ControlPersist masters it started (they leave its process group).
+    const release = onCleanup(async () => {
+      child.kill('SIGTERM');
+      await stopMasters(cp);
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -67,7 +72,7 @@ export function runAnsible(dir: string, inventory: string, cp: string, pipelinin
     child.on('close', async () => {
       const ms = performance.now() - t0;
       const busy = busyShare(ticks0, cpuTicks());
-      await stopMasters(cp);
+      await release();
       const lines = out.split('\n');
       const count = (re: RegExp) => lines.filter((l) => re.test(l)).length;
       const res: AnsibleRun = {

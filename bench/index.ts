@@ -1,7 +1,9 @@
 // `npm run bench [-- --only NAME ...] [--runs N] [--readme]`: runs the benchmarks in order, writes
 // bench/results/<name>.json and bench/results/machine.json, prints the table. With --readme it also
 // rewrites the table in README.md's Performance section from every result file.
-// Builds nothing: the npm script runs `npm run build` first.
+// Builds nothing: the npm script runs `npm run build` first, then `node --import tsx` on this file;
+// not the tsx CLI, which SIGKILLs its child when Ctrl-C finds the child's event loop busy for 30 ms
+// (100 investigations in flight), so the clean-up would not run.
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import * as alertStorm from './alert-storm.js';
 import * as bigProcess from './big-process.js';
 import * as fleet from './fleet.js';
-import { cleanupAll, ensurePrerequisites, machineInfo, type Machine } from './lib-env.js';
+import { cleanupAll, ensurePrerequisites, handleSignals, machineInfo, type Machine } from './lib-env.js';
 import type { BenchResult } from './result.js';
 import * as singleInstance from './single-instance.js';
 import * as slackAck from './slack-ack.js';
@@ -127,6 +129,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n${usage()}`);
     return 2;
   }
+  handleSignals();
   const selected = BENCHMARKS.filter((b) => args.only.length === 0 || args.only.includes(b.name));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   if (selected.some((b) => b.ssh)) {
@@ -137,8 +140,8 @@ async function main(): Promise<number> {
     }
   }
   mkdirSync(RESULTS, { recursive: true });
+  // Written once the benchmarks have run (an interrupted invocation leaves the last one's), as of the start.
   const machine = { ...machineInfo(), loadAvg1: Math.round(loadavg()[0]! * 100) / 100, benchmarks: selected.map((b) => b.name) };
-  writeFileSync(join(RESULTS, 'machine.json'), `${JSON.stringify(machine, null, 2)}\n`);
   log(`bench: ${selected.map((b) => b.name).join(', ')} on ${describeMachine(machine)}`);
 
   const results: BenchResult[] = [];
@@ -160,6 +163,7 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS, `${b.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     log(`bench: ${b.name}: ${result.summary} — goal ${result.met ? 'met' : 'NOT met'} (${Math.round((performance.now() - s0) / 1000)} s)`);
   }
+  writeFileSync(join(RESULTS, 'machine.json'), `${JSON.stringify(machine, null, 2)}\n`);
   process.stdout.write(`\n${renderTable(results)}\n\nMachine: ${describeMachine(machine)}; ${Math.round((performance.now() - t0) / 1000)} s in all.\n`);
   for (const r of results) {
     if (!r.notes?.length) continue;

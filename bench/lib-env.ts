@@ -135,14 +135,24 @@ export async function cleanupAll(): Promise<void> {
 function hookSignals(): void {
   if (signalsHooked) return;
   signalsHooked = true;
+  let stopping = false;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
+    // Ctrl-C reaches us twice (the terminal's process group, and tsx relaying it): clean up once,
+    // and let no repeat kill us halfway through.
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`\nbench: ${sig}: stopping what the benchmarks started\n`);
-      const hardStop = setTimeout(() => process.exit(130), 8000);
+      const hardStop = setTimeout(() => process.exit(130), 10_000);
       hardStop.unref();
       void cleanupAll().finally(() => process.exit(130));
     });
   }
+}
+
+/** Installs the Ctrl-C / SIGTERM handler that runs the clean-ups (also done by the first onCleanup). */
+export function handleSignals(): void {
+  hookSignals();
 }
 
 /** Sends `sig` to a PID, ignoring one that is already gone. */
