@@ -104,28 +104,28 @@ export function machineInfo(): Machine {
 // ---------------------------------------------------------------- clean-up
 
 type Cleanup = () => Promise<void> | void;
-const cleanups = new Set<Cleanup>();
+/** Pending clean-ups, each wrapped so that it runs once whoever calls it first. */
+const cleanups = new Set<() => Promise<void>>();
 let signalsHooked = false;
 
-/** Runs `fn` when the benchmark ends, fails, or is interrupted; returns the function that runs it now. */
+/** Runs `fn` when the benchmark ends, fails, or is interrupted; returns the function that runs it now (once). */
 export function onCleanup(fn: Cleanup): () => Promise<void> {
   hookSignals();
-  cleanups.add(fn);
   let done: Promise<void> | undefined;
-  return () => {
-    cleanups.delete(fn);
+  const once = () => {
+    cleanups.delete(once);
     done ??= Promise.resolve().then(fn);
     return done;
   };
+  cleanups.add(once);
+  return once;
 }
 
 /** Runs every pending clean-up (in reverse order of registration). */
 export async function cleanupAll(): Promise<void> {
-  const all = [...cleanups].reverse();
-  cleanups.clear();
-  for (const fn of all) {
+  for (const once of [...cleanups].reverse()) {
     try {
-      await fn();
+      await once();
     } catch (err) {
       process.stderr.write(`bench: clean-up failed: ${(err as Error).message}\n`);
     }

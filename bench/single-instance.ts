@@ -2,6 +2,9 @@
 // lab, against what an engineer's script would do: the same commands, one `ssh` process each, in
 // sequence. Both sides are timed in the same run, interleaved, on the same broken lab.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { investigate } from '../src/engine/investigate.js';
 import type { Report } from '../src/engine/report.js';
 import { startLab } from '../src/lab/lab.js';
@@ -19,8 +22,16 @@ export async function run(opts: { runs: number }): Promise<BenchResult> {
   const port = await freePort();
   // The lab runs as the SSH user, so that user may read the service's /proc/PID/fd (as the
   // connreset integration test does).
-  const lab = await startLab({ scenario: 'db-pool', port, runAs: TEST_USER });
-  const stopLab = onCleanup(() => lab.stop());
+  const logDir = mkdtempSync(join(tmpdir(), 'triage-bench-lab-'));
+  const removeLogs = onCleanup(() => rmSync(logDir, { recursive: true, force: true }));
+  const lab = await startLab({ scenario: 'db-pool', port, runAs: TEST_USER, logDir }).catch(async (err: unknown) => {
+    await removeLogs();
+    throw err;
+  });
+  const stopLab = onCleanup(async () => {
+    await lab.stop();
+    await removeLogs();
+  });
   const sshd = await startBenchSshd();
   const recorder = new CommandRecorder().start();
   try {
