@@ -177,3 +177,32 @@ export function urlVerification(url: string, secret: string, opts: SendOptions =
   const body = JSON.stringify({ token: VERIFICATION_TOKEN, challenge, type: 'url_verification' });
   return signedPost(url, secret, 'application/json', body, opts).then((r) => ({ ...r, challenge }));
 }
+
+/** A click on one of the bot's buttons (Approve/Deny) in a channel message. */
+export interface ButtonClick {
+  user: string;
+  channel: string;
+  /** The `ts` of the message the button is on. */
+  messageTs: string;
+  /** The emulator's `responseUrl()`. */
+  responseUrl: string;
+  actionId: string;
+  /** The button's value (an approval's hash). */
+  value: string;
+}
+
+/** A signed `block_actions` payload for `click`, as Slack sends it when a user presses a button. */
+export function sendButtonClick(url: string, secret: string, click: ButtonClick): Promise<SlackResponse> {
+  return sendAction(url, secret, {
+    type: 'block_actions',
+    user: { id: click.user, username: click.user, team_id: DEFAULT_TEAM_ID },
+    api_app_id: DEFAULT_APP_ID,
+    team: { id: DEFAULT_TEAM_ID, domain: 'triage-test' },
+    channel: { id: click.channel, name: 'oncall' },
+    container: { type: 'message', message_ts: click.messageTs, channel_id: click.channel, is_ephemeral: false },
+    message: { type: 'message', ts: click.messageTs, text: 'approval' },
+    trigger_id: '1.2.3',
+    response_url: click.responseUrl,
+    actions: [{ type: 'button', action_id: click.actionId, block_id: 'approval', value: click.value, action_ts: `${Date.now() / 1000}` }],
+  });
+}

@@ -1,17 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval, Incident } from '../../src/core/incident.js';
-import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
-import { startLab, type LabHandle } from '../../src/lab/lab.js';
-import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
-import { sendAction, sendEvent } from '../helpers/slack-signing.js';
-import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
-import { startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
+import type { RedisIncidentStore } from '../../src/integrations/store/redis.js';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
+import type { SlackEmulator } from '../helpers/slack-emulator.js';
+import { sendButtonClick, sendEvent } from '../helpers/slack-signing.js';
+import { TEST_USER } from '../helpers/sshd.js';
+import type { ServeProcess } from '../helpers/triage-service.js';
 import { execFile } from 'node:child_process';
 
 const SECRET = 'approvals-signing-secret';
@@ -20,63 +17,37 @@ const APPROVER = 'U0APPROVER';
 const REQUESTER = 'U0ALICE';
 const ALERTS = 'C0ALERTS02';
 
+let rig: BotRig;
 let slack: SlackEmulator;
 let lab: LabHandle;
-let sshd: Sshd;
 let serve: ServeProcess;
-let worker: WorkerProcess;
 let store: RedisIncidentStore;
 let configPath: string;
 let events: string;
-const prefix = uniquePrefix('approvals');
 let ts = 1764060000;
 const nextTs = () => `${++ts}.000100`;
 
 const inThread = (threadTs: string) => slack.messages(CHANNEL).filter((m) => m.thread_ts === threadTs);
 const textOf = (m: { text: string; blocks?: unknown[] }) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`;
 
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${worker?.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number) => poll(what, fn, timeoutMs, () => rig?.logs() ?? '');
 
 function click(user: string, hash: string, messageTs: string, approve = true) {
-  return sendAction(events, SECRET, {
-    type: 'block_actions',
-    user: { id: user, username: user, team_id: 'T0TRIAGE' },
-    api_app_id: 'A0TRIAGE',
-    team: { id: 'T0TRIAGE', domain: 'triage-test' },
-    channel: { id: CHANNEL, name: 'oncall' },
-    container: { type: 'message', message_ts: messageTs, channel_id: CHANNEL, is_ephemeral: false },
-    message: { type: 'message', ts: messageTs, text: 'approval' },
-    trigger_id: '1.2.3',
-    response_url: slack.responseUrl(),
-    actions: [{ type: 'button', action_id: approve ? 'triage_approve' : 'triage_deny', block_id: 'approval', value: hash, action_ts: `${Date.now() / 1000}` }],
-  });
+  return sendButtonClick(events, SECRET, { user, channel: CHANNEL, messageTs, responseUrl: slack.responseUrl(), actionId: approve ? 'triage_approve' : 'triage_deny', value: hash });
 }
 
 const repliesTo = (user: string) => slack.ephemerals.filter((e) => e.user === user).map((e) => e.text);
 
 beforeAll(async () => {
-  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
-  const port = await freePort();
-  lab = await startLab({ scenario: 'db-pool', port, runAs: TEST_USER, supervise: true });
-  sshd = await startSshd();
-  configPath = join(mkdtempSync(join(tmpdir(), 'triage-appr-')), 'triage.config.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
-      hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
+  rig = await startBotRig({
+    name: 'approvals',
+    lab: { scenario: 'db-pool', supervise: true },
+    signingSecret: SECRET,
+    config: ({ port }) => ({
       // The SSH user runs the lab, so it may kill it; the lab's supervisor starts it again.
       services: { checkout: { port, instances: ['lab-1'], actions: { restart: ['kill', '{pid}'], quarantine: ['false'] } } },
-      redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: await freePort(), apiToken: 'api-token-for-tests' },
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200, alertChannel: ALERTS },
+      server: { apiToken: 'api-token-for-tests' },
+      slack: { alertChannel: ALERTS },
       webhooks: { alertmanager: { auth: { type: 'bearer', token: 'am-token' } } },
       routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
       approvals: { approvers: [APPROVER, REQUESTER], approverGroups: ['S0ONCALL'], twoPersonRule: true, ttlMinutes: 15, sweepIntervalMs: 300 },
@@ -84,23 +55,13 @@ beforeAll(async () => {
       recovery: { timeoutMs: 20_000, intervalMs: 200, probes: 3 },
       investigation: { probePath: '/xx/checkalive', probeAttempts: 10, intervalMs: 1000 },
     }),
-  );
-  store = new RedisIncidentStore(REDIS_URL, prefix);
-  await store.ready(5000);
-  serve = await startServe(configPath);
-  worker = await startWorker(configPath);
-  events = `${serve.url}/slack/events`;
+  });
+  ({ slack, lab, serve, store, configPath, events } = rig);
   await lab.waitForFailure(45_000);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await serve?.stop();
-  await lab?.stop();
-  await sshd?.stop();
-  await slack?.stop();
-  await store?.close();
-  await cleanPrefix(prefix);
+  await rig?.stop();
 });
 
 describe('stop the loss safely: approval, evidence, restart, recovery, postmortem', () => {
