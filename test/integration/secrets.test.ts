@@ -5,20 +5,16 @@
 // with the incident).
 
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval, Incident } from '../../src/core/incident.js';
-import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
-import { startLab, type LabHandle } from '../../src/lab/lab.js';
-import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
-import { sendAction, sendEvent } from '../helpers/slack-signing.js';
-import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
-import { CLI, startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
+import type { RedisIncidentStore } from '../../src/integrations/store/redis.js';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
+import type { SlackEmulator } from '../helpers/slack-emulator.js';
+import { sendButtonClick, sendEvent } from '../helpers/slack-signing.js';
+import { CLI, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
 
 const SIGNING = 'secrets-signing-secret';
 const CHANNEL = 'C0SECRETS1';
@@ -48,25 +44,16 @@ const LINES = [
   `{"level":"error","msg":"too many open files","user":"svc","password":"${SECRETS.jsonPassword}"}`,
 ];
 
+let rig: BotRig;
 let slack: SlackEmulator;
 let lab: LabHandle;
-let sshd: Sshd;
 let serve: ServeProcess;
 let worker: WorkerProcess;
 let store: RedisIncidentStore;
 let configPath: string;
 let events: string;
-const prefix = uniquePrefix('secrets');
 
-async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- worker\n${worker?.output().slice(-3000)}\n--- serve\n${serve?.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number) => poll(what, fn, timeoutMs, () => rig?.logs() ?? '');
 
 const cli = (args: string[]) =>
   new Promise<{ code: number; out: string; err: string }>((resolve) =>
@@ -89,35 +76,22 @@ function expectRedactedEvidence(sink: string, text: string): void {
 }
 
 beforeAll(async () => {
-  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
-  const port = await freePort();
   // The service's command line carries a DSN with a password, as real ones do (PostgreSQL here trusts local connections).
   const dsn = new URL(DATABASE_URL);
   dsn.password = SECRETS.cmdlinePassword;
   if (!dsn.username) dsn.username = 'postgres';
-  lab = await startLab({ scenario: 'healthy', port, runAs: TEST_USER, databaseUrl: dsn.toString() });
-  sshd = await startSshd();
-  configPath = join(mkdtempSync(join(tmpdir(), 'triage-secrets-')), 'triage.config.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
-      hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
-      services: { checkout: { port, instances: ['lab-1'] } },
-      redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: await freePort(), apiToken: 'secrets-api-token' },
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SIGNING, apiUrl: slack.apiUrl, progressEditIntervalMs: 200 },
+  rig = await startBotRig({
+    name: 'secrets',
+    lab: { scenario: 'healthy', databaseUrl: dsn.toString() },
+    signingSecret: SIGNING,
+    config: () => ({
+      server: { apiToken: 'secrets-api-token' },
       approvals: { approvers: [APPROVER], ttlMinutes: 30 },
       recovery: { timeoutMs: 15_000, intervalMs: 200, probes: 2 },
       investigation: { probePath: '/', probeAttempts: 3, intervalMs: 500 },
     }),
-  );
-  store = new RedisIncidentStore(REDIS_URL, prefix);
-  await store.ready(5000).catch(() => {
-    throw new Error(`Redis is not reachable at ${REDIS_URL}: start redis-server (apt-get install -y redis-server), or set REDIS_URL`);
   });
-  serve = await startServe(configPath);
-  worker = await startWorker(configPath);
-  events = `${serve.url}/slack/events`;
+  ({ slack, lab, serve, worker, store, configPath, events } = rig);
   await lab.waitReady(30_000).catch((err: Error) => {
     throw new Error(`the lab did not start with a PostgreSQL pool at ${DATABASE_URL} (start PostgreSQL, or set DATABASE_URL): ${err.message}`);
   });
@@ -126,13 +100,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await serve?.stop();
-  await lab?.stop();
-  await sshd?.stop();
-  await slack?.stop();
-  await store?.close();
-  await cleanPrefix(prefix);
+  await rig?.stop();
 });
 
 describe('secrets in logs and command lines are redacted wherever the bot writes', () => {
@@ -165,18 +133,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
       message: { channel: CHANNEL, ts: thread },
     };
     await store.putApproval(approval);
-    const res = await sendAction(events, SIGNING, {
-      type: 'block_actions',
-      user: { id: APPROVER, username: APPROVER, team_id: 'T0TRIAGE' },
-      api_app_id: 'A0TRIAGE',
-      team: { id: 'T0TRIAGE', domain: 'triage-test' },
-      channel: { id: CHANNEL, name: 'oncall' },
-      container: { type: 'message', message_ts: thread, channel_id: CHANNEL, is_ephemeral: false },
-      message: { type: 'message', ts: thread, text: 'approval' },
-      trigger_id: '1.2.3',
-      response_url: slack.responseUrl(),
-      actions: [{ type: 'button', action_id: 'triage_approve', block_id: 'approval', value: approval.hash, action_ts: `${Date.now() / 1000}` }],
-    });
+    const res = await sendButtonClick(events, SIGNING, { user: APPROVER, channel: CHANNEL, messageTs: thread, responseUrl: slack.responseUrl(), actionId: 'triage_approve', value: approval.hash });
     expect(res.status).toBe(200);
     const file = await until('the snapshot upload', () => slack.files.find((f) => /^forensics-\d+-/.test(f.filename)), 60_000);
     expectRedactedEvidence('the uploaded snapshot', file.content);
@@ -204,18 +161,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
     };
     await store.putApproval(approval);
     const before = slack.calls.length;
-    const res = await sendAction(events, SIGNING, {
-      type: 'block_actions',
-      user: { id: APPROVER, username: APPROVER, team_id: 'T0TRIAGE' },
-      api_app_id: 'A0TRIAGE',
-      team: { id: 'T0TRIAGE', domain: 'triage-test' },
-      channel: { id: CHANNEL, name: 'oncall' },
-      container: { type: 'message', message_ts: thread, channel_id: CHANNEL, is_ephemeral: false },
-      message: { type: 'message', ts: thread, text: 'approval' },
-      trigger_id: '1.2.3',
-      response_url: slack.responseUrl(),
-      actions: [{ type: 'button', action_id: 'triage_approve', block_id: 'approval', value: approval.hash, action_ts: `${Date.now() / 1000}` }],
-    });
+    const res = await sendButtonClick(events, SIGNING, { user: APPROVER, channel: CHANNEL, messageTs: thread, responseUrl: slack.responseUrl(), actionId: 'triage_approve', value: approval.hash });
     expect(res.status).toBe(200);
     await until('the quarantine to finish', async () => ['done', 'failed'].includes((await store.getApproval(approval.hash))?.status ?? ''), 60_000);
     await until('the decided approval rendered', () => slack.calls.slice(before).filter((c) => c.method === 'chat.update' && JSON.stringify(c.args).includes('quarantine checkout on lab-1')).length >= 2, 20_000);
