@@ -18,12 +18,13 @@ import { runApproved } from '../../src/service/actions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval, Incident } from '../../src/core/incident.js';
 import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
-import { startLab, type LabHandle } from '../../src/lab/lab.js';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { sshConfig, startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
 import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, startPrivateRedis, uniquePrefix } from '../helpers/redis.js';
-import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
-import { sendAction, sendEvent } from '../helpers/slack-signing.js';
-import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { startPrivateRedis } from '../helpers/redis.js';
+import type { SlackEmulator } from '../helpers/slack-emulator.js';
+import { sendButtonClick, sendEvent } from '../helpers/slack-signing.js';
+import { TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
 
 const SECRET = 'faults-signing-secret';
@@ -32,6 +33,7 @@ const ALERTS = 'C0FAULTS02';
 const APPROVER = 'U0APPROVER';
 const REQUESTER = 'U0ALICE';
 
+let rig: BotRig;
 let slack: SlackEmulator;
 let lab: LabHandle;
 let sshd: Sshd;
@@ -41,7 +43,6 @@ let store: RedisIncidentStore;
 let configPath: string;
 let events: string;
 let actionsDir: string;
-const prefix = uniquePrefix('faults-svc');
 let ts = 1764070000;
 const nextTs = () => `${++ts}.000100`;
 
@@ -51,29 +52,10 @@ const textOf = (m: { text: string; blocks?: unknown[] }) => `${m.text}\n${JSON.s
 const isDiagnosis = (m: { text: string; blocks?: unknown[] }) => textOf(m).includes('Diagnosis: connreset');
 const logs = () => workers.map((w) => `--- worker ${w.pid}\n${w.output().slice(-2500)}`).join('\n') + `\n--- serve\n${serve?.output().slice(-2500)}`;
 
-async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${logs()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number) => poll(what, fn, timeoutMs, logs);
 
 function click(user: string, hash: string, messageTs: string) {
-  return sendAction(events, SECRET, {
-    type: 'block_actions',
-    user: { id: user, username: user, team_id: 'T0TRIAGE' },
-    api_app_id: 'A0TRIAGE',
-    team: { id: 'T0TRIAGE', domain: 'triage-test' },
-    channel: { id: CHANNEL, name: 'oncall' },
-    container: { type: 'message', message_ts: messageTs, channel_id: CHANNEL, is_ephemeral: false },
-    message: { type: 'message', ts: messageTs, text: 'approval' },
-    trigger_id: '1.2.3',
-    response_url: slack.responseUrl(),
-    actions: [{ type: 'button', action_id: 'triage_approve', block_id: 'approval', value: hash, action_ts: `${Date.now() / 1000}` }],
-  });
+  return sendButtonClick(events, SECRET, { user, channel: CHANNEL, messageTs, responseUrl: slack.responseUrl(), actionId: 'triage_approve', value: hash });
 }
 
 async function infoServer(url: string): Promise<string> {
@@ -111,22 +93,15 @@ const remoteLeft = (marker: string) => {
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
 
 beforeAll(async () => {
-  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
-  const port = await freePort();
-  lab = await startLab({ scenario: 'healthy', port, runAs: TEST_USER });
-  sshd = await startSshd();
   actionsDir = mkdtempSync(join(tmpdir(), 'triage-faults-actions-'));
   // The SSH user appends to files here: the action's command leaves a trace each time it runs.
   chmodSync(actionsDir, 0o777);
-  configPath = join(mkdtempSync(join(tmpdir(), 'triage-faults-svc-')), 'triage.config.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
-      hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
-      services: { checkout: { port, instances: ['lab-1'] } },
-      redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: await freePort() },
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, progressEditIntervalMs: 200, alertChannel: ALERTS },
+  rig = await startBotRig({
+    name: 'faults-svc',
+    lab: { scenario: 'healthy' },
+    signingSecret: SECRET,
+    config: () => ({
+      slack: { alertChannel: ALERTS },
       webhooks: { alertmanager: { auth: { type: 'bearer', token: 'svc-am-token' } } },
       routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
       approvals: { approvers: [APPROVER], ttlMinutes: 30 },
@@ -135,25 +110,15 @@ beforeAll(async () => {
       recovery: { timeoutMs: 10_000, intervalMs: 200, probes: 2 },
       investigation: { probePath: '/', probeAttempts: 3, intervalMs: 500 },
     }),
-  );
-  store = new RedisIncidentStore(REDIS_URL, prefix);
-  await store.ready(5000).catch(() => {
-    throw new Error(`Redis is not reachable at ${REDIS_URL}: start redis-server (apt-get install -y redis-server), or set REDIS_URL`);
   });
-  serve = await startServe(configPath);
-  workers.push(await startWorker(configPath));
-  events = `${serve.url}/slack/events`;
+  ({ slack, lab, sshd, serve, store, configPath, events } = rig);
+  workers.push(rig.worker);
   await lab.waitReady(30_000);
 }, 120_000);
 
 afterAll(async () => {
   for (const w of workers) await w.stop();
-  await serve?.stop();
-  await lab?.stop();
-  await sshd?.stop();
-  await slack?.stop();
-  await store?.close();
-  await cleanPrefix(prefix);
+  await rig?.stop();
 });
 
 describe('faults: a worker SIGKILLed mid-action', () => {
@@ -322,7 +287,7 @@ describe('faults: Redis restarted under a working worker', () => {
     writeFileSync(
       cfg,
       stringify({
-        hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
+        hosts: { 'lab-1': { address: '127.0.0.1', ssh: sshConfig(sshd) } },
         services: { checkout: { port: lab.port, instances: ['lab-1'] } },
         redis: { url: redis.url, prefix: rPrefix },
         server: { host: '127.0.0.1', port: await freePort() },
