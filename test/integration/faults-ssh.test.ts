@@ -8,23 +8,22 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Incident } from '../../src/core/incident.js';
 import { SshExecutor } from '../../src/integrations/exec/ssh.js';
-import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
-import { startLab, type LabHandle } from '../../src/lab/lab.js';
-import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
+import type { RedisIncidentStore } from '../../src/integrations/store/redis.js';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { sshConfig, startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
+import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
-import { CLI, startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
+import { CLI, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
 
 const ALERTS = 'C0FAULTSSH1';
 const TOKEN = 'am-faults-token';
 const GB = 1_000_000_000;
 const MiB = 1024 * 1024;
 
+let rig: BotRig;
 let slack: SlackEmulator;
 let lab: LabHandle;
 let sshd: Sshd;
@@ -34,18 +33,9 @@ let worker: WorkerProcess;
 let store: RedisIncidentStore;
 let configPath: string;
 let dataDir: string;
-const prefix = uniquePrefix('faults-ssh');
 let seq = 0;
 
-async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- worker\n${worker?.output().slice(-3000)}\n--- serve\n${serve?.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number) => poll(what, fn, timeoutMs, () => rig?.logs() ?? '');
 
 /** An Alertmanager delivery for `target` (an inventory `host:port`); resolves with the answer. */
 async function alert(target: string, status: 'firing' | 'resolved' = 'firing', fingerprint = `fp-${++seq}`) {
@@ -91,10 +81,6 @@ const threadOf = async (id: string) => (await store.get(id))?.thread;
 const inThread = (ts: string) => slack.messages(ALERTS).filter((m) => m.thread_ts === ts);
 
 beforeAll(async () => {
-  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
-  const port = await freePort();
-  lab = await startLab({ scenario: 'healthy', port, runAs: TEST_USER });
-  [sshd, flaky] = await Promise.all([startSshd(), startSshd()]);
   dataDir = mkdtempSync(join(tmpdir(), 'triage-faults-logs-'));
   chmodSync(dataDir, 0o755);
   // 1 GB of NULs and not one newline (sparse: no disk used): `tail -n 200` prints all of it.
@@ -114,16 +100,18 @@ beforeAll(async () => {
   execFileSync('mkfifo', [join(dataDir, 'stuck.log')]);
   for (const f of ['huge.log', 'junk-error.log', 'junk-access.log', 'stuck.log']) chmodSync(join(dataDir, f), 0o644);
 
-  const ssh = (s: Sshd) => ({ port: s.port, user: s.user, keyPath: s.keyPath, hostKey: { knownHosts: s.knownHostsPath } });
-  configPath = join(mkdtempSync(join(tmpdir(), 'triage-faults-ssh-')), 'triage.config.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
+  // A second sshd for `flaky-1`, so that it can be killed.
+  flaky = await startSshd();
+  rig = await startBotRig({
+    name: 'faults-ssh',
+    lab: { scenario: 'healthy' },
+    signingSecret: 'faults-ssh-secret',
+    config: ({ port, sshd: s }) => ({
       hosts: {
-        'lab-1': { address: '127.0.0.1', ssh: ssh(sshd) },
-        'flaky-1': { address: '127.0.0.1', ssh: ssh(flaky) },
-        'huge-1': { address: '127.0.0.1', ssh: ssh(sshd) },
-        'junk-1': { address: '127.0.0.1', ssh: ssh(sshd) },
+        'lab-1': { address: '127.0.0.1', ssh: sshConfig(s) },
+        'flaky-1': { address: '127.0.0.1', ssh: sshConfig(flaky) },
+        'huge-1': { address: '127.0.0.1', ssh: sshConfig(s) },
+        'junk-1': { address: '127.0.0.1', ssh: sshConfig(s) },
       },
       services: {
         checkout: { port, instances: ['lab-1'] },
@@ -132,35 +120,23 @@ beforeAll(async () => {
         huge: { port, instances: ['huge-1'], logs: { access: [join(dataDir, 'huge.log')], error: [] } },
         junk: { port, instances: ['junk-1'], logs: { access: [join(dataDir, 'junk-access.log')], error: [join(dataDir, 'junk-error.log')] } },
       },
-      redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: await freePort(), apiToken: 'faults-api-token' },
+      server: { apiToken: 'faults-api-token' },
       webhooks: { alertmanager: { auth: { type: 'bearer', token: TOKEN } } },
       routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: 'faults-ssh-secret', apiUrl: slack.apiUrl, alertChannel: ALERTS, progressEditIntervalMs: 200 },
+      slack: { alertChannel: ALERTS },
       worker: { concurrency: 2, lockDurationMs: 5000, stalledIntervalMs: 1000, shutdownTimeoutMs: 3000 },
       // Generous deadlines: on a loaded machine the drop must still come before the waiting tail's time-out.
       ssh: { keepaliveIntervalMs: 1000, commandTimeoutMs: 30_000 },
       investigation: { probePath: '/', probeAttempts: 3, intervalMs: 3000, logTailLines: 200, stepTimeoutMs: 45_000 },
     }),
-  );
-  store = new RedisIncidentStore(REDIS_URL, prefix);
-  await store.ready(5000).catch(() => {
-    throw new Error(`Redis is not reachable at ${REDIS_URL}: start redis-server (apt-get install -y redis-server), or set REDIS_URL`);
   });
-  serve = await startServe(configPath);
-  worker = await startWorker(configPath);
+  ({ slack, lab, sshd, serve, worker, store, configPath } = rig);
   await lab.waitReady(30_000);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await serve?.stop();
-  await lab?.stop();
-  await sshd?.stop();
+  await rig?.stop();
   await flaky?.stop();
-  await slack?.stop();
-  await store?.close();
-  await cleanPrefix(prefix);
 });
 
 describe('faults over SSH, through the service', () => {
