@@ -1,27 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type LabHandle } from '../../src/lab/lab.js';
-import { freePort } from '../helpers/ports.js';
-import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { startSlackEmulator, type SlackEmulator } from '../helpers/slack-emulator.js';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
+import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { sendCommand, sendEvent } from '../helpers/slack-signing.js';
-import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
-import { startServe, startWorker, triageJson, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
+import { triageJson, type ServeProcess } from '../helpers/triage-service.js';
 
 const SECRET = 'slack-signing-secret-for-tests';
 const CHANNEL = 'C0INCIDENT';
 const ALERTS = 'C0ALERTS01';
 
+let rig: BotRig;
 let slack: SlackEmulator;
 let lab: LabHandle;
-let sshd: Sshd;
 let serve: ServeProcess;
-let worker: WorkerProcess;
 let configPath: string;
-const prefix = uniquePrefix('slack');
 let events: string;
 let ts = 1764050000;
 
@@ -29,48 +21,28 @@ const nextTs = () => `${++ts}.000100`;
 const texts = (channel: string, threadTs: string) =>
   slack.messages(channel).filter((m) => m.thread_ts === threadTs).map((m) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`);
 
-async function until(what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; calls: ${slack.calls.map((c) => `${c.method}:${c.status}`).join(' ')}\n${serve?.output().slice(-2000)}\n${worker?.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number) =>
+  poll(what, pred, timeoutMs, () => `calls: ${slack.calls.map((c) => `${c.method}:${c.status}`).join(' ')}\n${rig?.logs()}`);
 
 beforeAll(async () => {
-  slack = await startSlackEmulator({ botUserId: 'U0TRIAGE' });
-  const port = await freePort();
-  lab = await startLab({ scenario: 'db-pool', port, runAs: TEST_USER });
-  sshd = await startSshd();
-  const serverPort = await freePort();
-  configPath = join(mkdtempSync(join(tmpdir(), 'triage-slack-')), 'triage.config.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
-      hosts: { 'lab-1': { address: '127.0.0.1', ssh: { port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, hostKey: { knownHosts: sshd.knownHostsPath } } } },
-      services: { checkout: { port, instances: ['lab-1'] } },
-      redis: { url: REDIS_URL, prefix },
-      server: { host: '127.0.0.1', port: serverPort },
+  rig = await startBotRig({
+    name: 'slack',
+    lab: { scenario: 'db-pool' },
+    signingSecret: SECRET,
+    config: () => ({
       worker: { concurrency: 2 },
       webhooks: { alertmanager: { auth: { type: 'bearer', token: 'am-token' } } },
       routes: [{ match: { alertname: 'FdUsageHigh' }, runbook: 'connreset' }],
-      slack: { mode: 'http', botToken: slack.botToken, signingSecret: SECRET, apiUrl: slack.apiUrl, alertChannel: ALERTS, progressEditIntervalMs: 300 },
+      slack: { alertChannel: ALERTS, progressEditIntervalMs: 300 },
       investigation: { probePath: '/xx/checkalive', probeAttempts: 10, intervalMs: 1000 },
     }),
-  );
-  serve = await startServe(configPath);
-  worker = await startWorker(configPath);
-  events = `${serve.url}/slack/events`;
+  });
+  ({ slack, lab, serve, configPath, events } = rig);
   await lab.waitForFailure(45_000);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await serve?.stop();
-  await lab?.stop();
-  await sshd?.stop();
-  await slack?.stop();
-  await cleanPrefix(prefix);
+  await rig?.stop();
 });
 
 describe('Slack: mention the bot, the findings arrive in the thread', () => {
