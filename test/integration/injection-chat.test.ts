@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Incident } from '../../src/core/incident.js';
 import { HOSTILE_CATEGORIES, shellWords, type HostileInput } from '../helpers/hostile-corpus.js';
-import { sendAction, sendCommand, sendEvent } from '../helpers/slack-signing.js';
+import { sendButtonClick, sendCommand, sendEvent } from '../helpers/slack-signing.js';
 import { BOT_USER, mapLimit, oddConfiguredLogPaths, SIGNING_SECRET, startRig, unexpectedCommands, until, type Rig } from '../fixtures/hostile/rig.js';
 
 const CHANNEL = 'C0INJCHAT1';
@@ -130,18 +130,7 @@ describe('injection through Slack: mentions, slash commands and buttons', () => 
     const users = await mapLimit(inputs, 8, async (input, i) => {
       const user = userFor('K', i);
       const messageTs = nextTs();
-      const res = await sendAction(rig.events, SIGNING_SECRET, {
-        type: 'block_actions',
-        user: { id: user, username: user, team_id: 'T0TRIAGE' },
-        api_app_id: 'A0TRIAGE',
-        team: { id: 'T0TRIAGE', domain: 'triage-test' },
-        channel: { id: CHANNEL, name: 'oncall' },
-        container: { type: 'message', message_ts: messageTs, channel_id: CHANNEL, is_ephemeral: false },
-        message: { type: 'message', ts: messageTs, text: 'approval' },
-        trigger_id: '1.2.3',
-        response_url: rig.slack.responseUrl(),
-        actions: [{ type: 'button', action_id: i % 2 ? 'triage_approve' : 'triage_deny', block_id: 'approval', value: input.value, action_ts: `${Date.now() / 1000}` }],
-      });
+      const res = await sendButtonClick(rig.events, SIGNING_SECRET, { user, channel: CHANNEL, messageTs, responseUrl: rig.slack.responseUrl(), actionId: i % 2 ? 'triage_approve' : 'triage_deny', value: input.value });
       expect(res.status, input.id).toBe(200);
       return user;
     });
