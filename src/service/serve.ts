@@ -41,17 +41,28 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   res.end(text);
 }
 
+/** Past the cap this much more is read and dropped, so the sender sees the 413; beyond it the connection is cut. */
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      // Past the cap the rest is read and dropped, so the sender gets the 413 rather than a reset.
-      if (size > max) chunks.length = 0;
-      else chunks.push(c);
+      if (size <= max) return void chunks.push(c);
+      if (!over) {
+        over = true;
+        chunks.length = 0;
+        reject(new HttpError(413, `body larger than ${max} bytes`));
+      } else if (size > max + DRAIN_MAX_BYTES) {
+        req.destroy();
+      }
     });
-    req.on('end', () => (size > max ? reject(new HttpError(413, `body larger than ${max} bytes`)) : resolve(Buffer.concat(chunks))));
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }
@@ -188,6 +199,7 @@ export function createTriageServer(deps: ServeDeps): Server {
       } catch (err) {
         const e = err instanceof HttpError ? err : new HttpError(isUnavailable(err) ? 503 : 500, isUnavailable(err) ? 'the incident store is unavailable; retry' : 'internal error');
         if (e.status >= 500) log.error({ err, route }, e.message);
+        if (e.status === 413) res.setHeader('connection', 'close');
         if (!res.headersSent) send(res, e.status, { error: e.message });
       }
     })();

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema, type Settings } from '../../src/config.js';
 import type { InvestigationQueue } from '../../src/integrations/queue/investigations.js';
@@ -185,6 +185,38 @@ describe('triage serve: webhooks', () => {
     expect(res.status).toBe(200);
     const inc = (await store.list({ open: true }))[0];
     expect(inc?.alerts.map((a) => a.fingerprint)).toContain('gen-1');
+  });
+
+  it('answers 413 to a body over server.maxBodyBytes, and cuts a sender that goes on and on; nothing stored', async () => {
+    const before = (await store.list()).length;
+    const big = await post('/webhooks/alertmanager', 'x'.repeat(1024 * 1024 + 1));
+    expect(big.status).toBe(413);
+    expect(big.headers.get('connection')).toBe('close');
+    expect(((await big.json()) as { error: string }).error).toMatch(/^body larger than 1048576 bytes$/);
+    // A sender announcing 200 MB: it gets its 413 early, and is cut off long before it has sent it all.
+    const { port } = server.address() as AddressInfo;
+    const sock = connect(port, '127.0.0.1');
+    let answer = '';
+    sock.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const written = await new Promise<number>((resolve) => {
+      let n = 0;
+      const chunk = Buffer.alloc(1 << 20, 0x78);
+      sock.on('error', () => resolve(n));
+      sock.on('close', () => resolve(n));
+      sock.write(`POST /webhooks/alertmanager HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: ${200 << 20}\r\n\r\n`);
+      const pump = () => {
+        while (n < 200 << 20 && !sock.destroyed) {
+          n += chunk.length;
+          if (!sock.write(chunk)) return void sock.once('drain', pump);
+        }
+        sock.end();
+      };
+      pump();
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(written).toBeLessThan(100 << 20);
+    expect(await store.list()).toHaveLength(before);
+    expect((await post('/webhooks/alertmanager', payload([]))).status).toBe(200);
   });
 
   it('routes that are not configured answer 404', async () => {
