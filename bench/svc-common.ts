@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import type { Incident } from '../src/core/incident.js';
 import { onCleanup } from './lib-env.js';
+import { alertmanagerPayload as buildAlertmanagerPayload } from '../test/helpers/alertmanager.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 import { TEST_USER } from '../test/helpers/sshd.js';
@@ -196,26 +197,18 @@ export function alertmanagerPayload(port: number, alerts: { seq: number; runId: 
   const instance = `127.0.0.1:${port}`;
   const base = Date.UTC(2026, 0, 1, 0, 0, 0);
   const common = { alertname: 'FdUsageHigh', instance, job: 'lab', severity: 'page' };
-  return JSON.stringify({
-    receiver: 'triage',
-    status: 'firing',
-    alerts: alerts.map(({ seq, runId }) => ({
-      status: 'firing',
-      labels: { ...common, shard: `${runId}-${seq}` },
-      annotations: { summary: `descriptors near the limit on ${instance} (shard ${seq})` },
-      startsAt: new Date(base + seq * 1000).toISOString().replace('Z', '123456Z'),
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus:9090/graph?g0.expr=process_open_fds',
-      fingerprint: `${runId}${seq.toString(16).padStart(8, '0')}`,
-    })),
-    groupLabels: { alertname: 'FdUsageHigh', instance },
-    commonLabels: common,
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager:9093',
-    version: '4',
-    groupKey: `{}:{alertname="FdUsageHigh", instance="${instance}"}`,
-    truncatedAlerts: 0,
-  });
+  return JSON.stringify(
+    buildAlertmanagerPayload(
+      alerts.map(({ seq, runId }) => ({
+        labels: { ...common, shard: `${runId}-${seq}` },
+        annotations: { summary: `descriptors near the limit on ${instance} (shard ${seq})` },
+        startsAt: new Date(base + seq * 1000).toISOString().replace('Z', '123456Z'),
+        generatorURL: 'http://prometheus:9090/graph?g0.expr=process_open_fds',
+        fingerprint: `${runId}${seq.toString(16).padStart(8, '0')}`,
+      })),
+      { groupLabels: { alertname: 'FdUsageHigh', instance } },
+    ),
+  );
 }
 
 /** Round to a given number of decimals. */

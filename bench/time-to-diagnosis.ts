@@ -17,6 +17,7 @@ import { RedisIncidentStore } from '../src/integrations/store/redis.js';
 import { median, type BenchResult } from './result.js';
 import { onCleanup } from './lib-env.js';
 import { loadNote, loadNow, requireRedis, round, sleep } from './svc-common.js';
+import { alertmanagerPayload } from '../test/helpers/alertmanager.js';
 import { freePort } from '../test/helpers/ports.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 import { startSshd, TEST_USER, type Sshd } from '../test/helpers/sshd.js';
@@ -40,28 +41,21 @@ interface Run {
 
 function payload(port: number, fingerprint: string, status: 'firing' | 'resolved', startsAt: string): string {
   const labels = { alertname: 'FdUsageHigh', instance: `127.0.0.1:${port}`, job: 'lab', severity: 'page' };
-  return JSON.stringify({
-    receiver: 'triage',
-    status,
-    alerts: [
-      {
-        status,
-        labels,
-        annotations: { summary: `descriptors near the limit on 127.0.0.1:${port}` },
-        startsAt,
-        endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
-        generatorURL: 'http://prometheus:9090/graph?g0.expr=process_open_fds',
-        fingerprint,
-      },
-    ],
-    groupLabels: { alertname: 'FdUsageHigh', instance: labels.instance },
-    commonLabels: labels,
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager:9093',
-    version: '4',
-    groupKey: `{}:{alertname="FdUsageHigh", instance="${labels.instance}"}`,
-    truncatedAlerts: 0,
-  });
+  return JSON.stringify(
+    alertmanagerPayload(
+      [
+        {
+          status,
+          labels,
+          annotations: { summary: `descriptors near the limit on 127.0.0.1:${port}` },
+          startsAt,
+          generatorURL: 'http://prometheus:9090/graph?g0.expr=process_open_fds',
+          fingerprint,
+        },
+      ],
+      { status, groupLabels: { alertname: 'FdUsageHigh', instance: labels.instance } },
+    ),
+  );
 }
 
 export async function run(opts: { runs: number }): Promise<BenchResult> {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { AlertmanagerPayload } from '../../src/integrations/alerts/alertmanager.js';
 import { freePort } from './ports.js';
 
 const BIN = '/usr/bin/prometheus-alertmanager';
@@ -162,4 +163,67 @@ export async function startAlertmanager(opts: AlertmanagerOptions): Promise<Aler
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** One alert of a webhook body; what is left out gets Alertmanager's value for it. */
+export interface AlertSpec {
+  labels: Record<string, string>;
+  fingerprint: string;
+  /** RFC 3339. */
+  startsAt: string;
+  /** default 'firing' */
+  status?: 'firing' | 'resolved';
+  /** default '0001-01-01T00:00:00Z' (Go's zero time) when firing, now when resolved */
+  endsAt?: string;
+  /** default {} */
+  annotations?: Record<string, string>;
+  /** default '' */
+  generatorURL?: string;
+}
+
+export interface AlertmanagerPayloadOptions {
+  /** default 'firing' if any alert fires, else 'resolved' */
+  status?: 'firing' | 'resolved';
+  /** default `{alertname}` of commonLabels, or `{}` */
+  groupLabels?: Record<string, string>;
+  /** default Alertmanager's form of groupLabels: `{}:{alertname="X", instance="Y"}` */
+  groupKey?: string;
+  /** default 'http://alertmanager:9093' */
+  externalURL?: string;
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/**
+ * A webhook body as Alertmanager (version "4", receiver `triage`) sends it, fields in its order.
+ * commonLabels are the labels every alert carries with the same value.
+ */
+export function alertmanagerPayload(alerts: AlertSpec[], opts: AlertmanagerPayloadOptions = {}): AlertmanagerPayload {
+  const commonLabels = Object.fromEntries(
+    Object.entries(alerts[0]?.labels ?? {}).filter(([k, v]) => alerts.every((a) => a.labels[k] === v)),
+  );
+  const groupLabels = opts.groupLabels ?? (commonLabels.alertname === undefined ? {} : { alertname: commonLabels.alertname });
+  const groupKey =
+    opts.groupKey ??
+    `{}:{${Object.keys(groupLabels).sort().map((k) => `${k}=${JSON.stringify(groupLabels[k])}`).join(', ')}}`;
+  return {
+    receiver: 'triage',
+    status: opts.status ?? (alerts.some((a) => (a.status ?? 'firing') === 'firing') ? 'firing' : 'resolved'),
+    alerts: alerts.map((a) => ({
+      status: a.status ?? 'firing',
+      labels: a.labels,
+      annotations: a.annotations ?? {},
+      startsAt: a.startsAt,
+      endsAt: a.endsAt ?? (a.status === 'resolved' ? new Date().toISOString() : ZERO_TIME),
+      generatorURL: a.generatorURL ?? '',
+      fingerprint: a.fingerprint,
+    })),
+    groupLabels,
+    commonLabels,
+    commonAnnotations: {},
+    externalURL: opts.externalURL ?? 'http://alertmanager:9093',
+    version: '4',
+    groupKey,
+    truncatedAlerts: 0,
+  };
 }
