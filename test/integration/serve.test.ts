@@ -6,6 +6,7 @@ import { MemoryIncidentStore } from '../../src/integrations/store/memory.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/service/metrics.js';
 import { createTriageServer } from '../../src/service/serve.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 
 const TOKEN = 's3cret-token-for-tests';
 
@@ -38,26 +39,18 @@ const settings: Settings = {
 };
 
 function payload(alerts: { fingerprint: string; instance: string; status?: 'firing' | 'resolved'; startsAt?: string }[]) {
-  return {
-    version: '4',
-    groupKey: '{}:{alertname="FdUsageHigh"}',
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'triage',
-    groupLabels: { alertname: 'FdUsageHigh' },
-    commonLabels: { alertname: 'FdUsageHigh' },
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager:9093',
-    alerts: alerts.map((a) => ({
+  return alertmanagerPayload(
+    alerts.map((a) => ({
       status: a.status ?? 'firing',
       labels: { alertname: 'FdUsageHigh', instance: a.instance, severity: 'page' },
       annotations: { summary: 'descriptors above 80%' },
       startsAt: a.startsAt ?? '2026-11-25T04:50:00.123456789Z',
-      endsAt: a.status === 'resolved' ? '2026-11-25T05:00:00Z' : '0001-01-01T00:00:00Z',
+      endsAt: a.status === 'resolved' ? '2026-11-25T05:00:00Z' : undefined,
       generatorURL: 'http://prometheus:9090/graph',
       fingerprint: a.fingerprint,
     })),
-  };
+    { status: 'firing', groupLabels: { alertname: 'FdUsageHigh' } },
+  );
 }
 
 let url: string;
