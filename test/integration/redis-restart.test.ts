@@ -6,6 +6,7 @@ import { RedisIncidentStore } from '../../src/integrations/store/redis.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/service/metrics.js';
 import { createTriageServer } from '../../src/service/serve.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import { startPrivateRedis } from '../helpers/redis.js';
 
 const TOKEN = 'restart-token';
@@ -39,17 +40,12 @@ describe('Redis restarted under load', () => {
       let restarted: Promise<void> | null = null;
       // Like Alertmanager: retry on 5xx or a refused connection until accepted.
       const deliver = async (i: number) => {
-        const body = JSON.stringify({
-          version: '4',
-          groupKey: `g${i}`,
-          status: 'firing',
-          receiver: 'triage',
-          groupLabels: {},
-          commonLabels: {},
-          commonAnnotations: {},
-          externalURL: 'http://am',
-          alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${3000 + (i % TARGETS)}` }, annotations: {}, startsAt: '2026-11-25T05:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: `fp${i}` }],
-        });
+        const body = JSON.stringify(
+          alertmanagerPayload(
+            [{ labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${3000 + (i % TARGETS)}` }, startsAt: '2026-11-25T05:00:00Z', fingerprint: `fp${i}` }],
+            { groupKey: `g${i}` },
+          ),
+        );
         for (let attempt = 0; attempt < 300; attempt++) {
           const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body }).catch(() => null);
           if (res?.status === 200) {
