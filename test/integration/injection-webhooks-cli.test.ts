@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { NAME_PATTERN, parseConfigText } from '../../src/config.js';
 import type { Report } from '../../src/engine/report.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import { commandProblem, HOSTILE_CATEGORIES, shellWords, type HostileInput } from '../helpers/hostile-corpus.js';
 import { CLI, triageJson } from '../helpers/triage-service.js';
 import { ALERT_CHANNEL, AM_TOKEN, GENERIC_PASSWORD, GENERIC_USER, GRAFANA_SECRET, mapLimit, startRig, unexpectedCommands, until, type Rig } from '../fixtures/hostile/rig.js';
@@ -82,10 +83,9 @@ function payload(source: 'alertmanager' | 'grafana' | 'generic', alerts: TestAle
   if (source === 'generic') {
     return JSON.stringify({ events: alerts.map((a) => ({ id: a.fingerprint, state: 'firing', since: STARTS_AT, tags: a.labels, notes: {} })) });
   }
-  const list = alerts.map((a) => ({ status: 'firing', labels: a.labels, annotations: {}, startsAt: STARTS_AT, endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: a.fingerprint }));
-  const core = { receiver: 'triage', status: 'firing', groupKey: '{}:{}', truncatedAlerts: 0, groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://127.0.0.1:9093', alerts: list };
-  if (source === 'alertmanager') return JSON.stringify({ version: '4', ...core });
-  return JSON.stringify({ version: '1', orgId: 1, title: '[FIRING] inj', state: 'alerting', message: 'inj', ...core, alerts: list.map((a) => ({ ...a, dashboardURL: '', panelURL: '', values: {}, valueString: '' })) });
+  const core = alertmanagerPayload(alerts.map((a) => ({ labels: a.labels, startsAt: STARTS_AT, fingerprint: a.fingerprint })), { groupLabels: {}, externalURL: 'http://127.0.0.1:9093' });
+  if (source === 'alertmanager') return JSON.stringify(core);
+  return JSON.stringify({ ...core, version: '1', orgId: 1, title: '[FIRING] inj', state: 'alerting', message: 'inj', alerts: core.alerts.map((a) => ({ ...a, dashboardURL: '', panelURL: '', values: {}, valueString: '' })) });
 }
 
 /** Sends alerts in one request each (of at most 500 alerts); every one must come back unrouted with a reason. */
