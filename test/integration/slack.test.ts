@@ -3,6 +3,7 @@ import type { LabHandle } from '../../src/lab/lab.js';
 import { startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
 import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { sendCommand, sendEvent } from '../helpers/slack-signing.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import { triageJson, type ServeProcess } from '../helpers/triage-service.js';
 
 const SECRET = 'slack-signing-secret-for-tests';
@@ -129,10 +130,9 @@ describe('Slack: mention the bot, the findings arrive in the thread', () => {
       fetch(`${serve.url}/webhooks/alertmanager`, {
         method: 'POST',
         headers: { authorization: 'Bearer am-token', 'content-type': 'application/json' },
-        body: JSON.stringify({
-          version: '4', groupKey: 'g', status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
-          alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${lab.port + 1}` }, annotations: {}, startsAt: '2026-11-25T06:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint }],
-        }),
+        body: JSON.stringify(
+          alertmanagerPayload([{ labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${lab.port + 1}` }, startsAt: '2026-11-25T06:00:00Z', fingerprint }], { groupKey: 'g' }),
+        ),
       });
     expect((await post('storm-1')).status).toBe(200);
     await until('the alert thread', () => slack.messages(ALERTS).length >= 2, 5000);
