@@ -8,6 +8,7 @@ import { startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
 import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { sendButtonClick, sendEvent } from '../helpers/slack-signing.js';
 import { TEST_USER } from '../helpers/sshd.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import type { ServeProcess } from '../helpers/triage-service.js';
 import { execFile } from 'node:child_process';
 
@@ -196,10 +197,9 @@ describe('stop the loss safely: approval, evidence, restart, recovery, postmorte
     const res = await fetch(`${serve.url}/webhooks/alertmanager`, {
       method: 'POST',
       headers: { authorization: 'Bearer am-token', 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4', groupKey: 'g', status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
-        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${lab.port}` }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'budget-1' }],
-      }),
+      body: JSON.stringify(
+        alertmanagerPayload([{ labels: { alertname: 'FdUsageHigh', instance: `127.0.0.1:${lab.port}` }, startsAt: new Date().toISOString(), fingerprint: 'budget-1' }], { groupKey: 'g' }),
+      ),
     });
     expect(res.status).toBe(200);
     const { incidents } = (await res.json()) as { incidents: { id: string; created: boolean }[] };
