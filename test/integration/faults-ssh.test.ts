@@ -16,6 +16,7 @@ import type { LabHandle } from '../../src/lab/lab.js';
 import { sshConfig, startBotRig, until as poll, type BotRig } from '../helpers/bot-rig.js';
 import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import { CLI, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
 
 const ALERTS = 'C0FAULTSSH1';
@@ -42,10 +43,12 @@ async function alert(target: string, status: 'firing' | 'resolved' = 'firing', f
   const res = await fetch(`${serve.url}/webhooks/alertmanager`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      version: '4', groupKey: `g-${fingerprint}`, status, receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
-      alerts: [{ status, labels: { alertname: 'FdUsageHigh', instance: target }, annotations: {}, startsAt: '2026-12-01T10:00:00Z', endsAt: status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-12-01T10:05:00Z', generatorURL: '', fingerprint }],
-    }),
+    body: JSON.stringify(
+      alertmanagerPayload(
+        [{ status, labels: { alertname: 'FdUsageHigh', instance: target }, startsAt: '2026-12-01T10:00:00Z', endsAt: status === 'firing' ? undefined : '2026-12-01T10:05:00Z', fingerprint }],
+        { groupKey: `g-${fingerprint}` },
+      ),
+    ),
   });
   const body = (await res.json()) as { incidents: { id: string; created: boolean }[] };
   return { status: res.status, body, fingerprint };
