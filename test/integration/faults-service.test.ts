@@ -25,6 +25,7 @@ import { startPrivateRedis } from '../helpers/redis.js';
 import type { SlackEmulator } from '../helpers/slack-emulator.js';
 import { sendButtonClick, sendEvent } from '../helpers/slack-signing.js';
 import { TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { alertmanagerPayload } from '../helpers/alertmanager.js';
 import { startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/triage-service.js';
 
 const SECRET = 'faults-signing-secret';
@@ -235,10 +236,9 @@ describe('faults: Slack answering 5xx', () => {
     const fromAlert = fetch(`${serve.url}/webhooks/alertmanager`, {
       method: 'POST',
       headers: { authorization: 'Bearer svc-am-token', 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4', groupKey: 'g-slack-down', status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
-        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: `lab-1:${lab.port + 1}` }, annotations: {}, startsAt: '2026-12-01T12:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'slack-down-1' }],
-      }),
+      body: JSON.stringify(
+        alertmanagerPayload([{ labels: { alertname: 'FdUsageHigh', instance: `lab-1:${lab.port + 1}` }, startsAt: '2026-12-01T12:00:00Z', fingerprint: 'slack-down-1' }], { groupKey: 'g-slack-down' }),
+      ),
     });
     const inc = await until('the incident to be diagnosed without Slack', async () => {
       const i = await m.incident();
@@ -306,10 +306,9 @@ describe('faults: Redis restarted under a working worker', () => {
     // Like Alertmanager: a 5xx or a refused connection is retried until accepted.
     const deliver = async (target: string): Promise<string> => {
       const fingerprint = `redis-${++n}`;
-      const body = JSON.stringify({
-        version: '4', groupKey: `g-${fingerprint}`, status: 'firing', receiver: 'triage', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am',
-        alerts: [{ status: 'firing', labels: { alertname: 'FdUsageHigh', instance: target }, annotations: {}, startsAt: '2026-12-01T11:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint }],
-      });
+      const body = JSON.stringify(
+        alertmanagerPayload([{ labels: { alertname: 'FdUsageHigh', instance: target }, startsAt: '2026-12-01T11:00:00Z', fingerprint }], { groupKey: `g-${fingerprint}` }),
+      );
       for (let attempt = 0; attempt < 600; attempt++) {
         const res = await fetch(`${srv.url}/webhooks/alertmanager`, { method: 'POST', headers: { authorization: 'Bearer redis-am-token', 'content-type': 'application/json' }, body }).catch(() => null);
         if (res?.status === 200) return ((await res.json()) as { incidents: { id: string }[] }).incidents[0]?.id ?? '';
