@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Incident, TimelineEvent } from '../../src/core/incident.js';
 import { startLab, type LabHandle } from '../../src/lab/lab.js';
-import { startAlertmanager, type Alertmanager } from '../helpers/alertmanager.js';
+import { alertmanagerPayload, startAlertmanager, type Alertmanager } from '../helpers/alertmanager.js';
 import { freePort } from '../helpers/ports.js';
 import { startPrometheus, type Prometheus } from '../helpers/prometheus.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
@@ -280,28 +280,18 @@ describe('the Alertmanager webhook under load', () => {
   const payload = (n: number, port: number) => {
     const labels = { alertname: 'FdUsageHigh', instance: `127.0.0.1:${port}`, job: 'lab', severity: 'page' };
     const startsAt = new Date(Date.UTC(2026, 0, 1, 0, 0, 0) + n * 1000).toISOString().replace('Z', '123456Z'); // nanoseconds, as Go prints them
-    return {
-      receiver: 'triage',
-      status: 'firing',
-      alerts: [
+    return alertmanagerPayload(
+      [
         {
-          status: 'firing',
           labels,
           annotations: { summary: `post ${n}` },
           startsAt,
-          endsAt: '0001-01-01T00:00:00Z',
           generatorURL: 'http://prometheus:9090/graph?g0.expr=up',
           fingerprint: (0x1000_0000_0000_0000n + BigInt(n)).toString(16),
         },
       ],
-      groupLabels: { alertname: 'FdUsageHigh', instance: labels.instance },
-      commonLabels: labels,
-      commonAnnotations: {},
-      externalURL: 'http://alertmanager:9093',
-      version: '4',
-      groupKey: `{}:{alertname="FdUsageHigh", instance="${labels.instance}"}`,
-      truncatedAlerts: 0,
-    };
+      { groupLabels: { alertname: 'FdUsageHigh', instance: labels.instance } },
+    );
   };
 
   const post = (body: string, headers: Record<string, string> = {}) =>
