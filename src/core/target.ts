@@ -39,6 +39,9 @@ export function parseTarget(text: string): Target {
   return { host, port };
 }
 
+/** One character as the escape both printers show: `\u{1b}`. */
+const escapeChar = (c: string): string => `\\u{${c.codePointAt(0)?.toString(16)}}`;
+
 /**
  * Quotes control and non-ASCII characters so an error message cannot smuggle terminal escapes.
  * At most `max` characters of output (escapes count as what they print, and are never cut), then `…`.
@@ -46,7 +49,7 @@ export function parseTarget(text: string): Target {
 export function printable(text: string, max = 60): string {
   let out = '';
   for (const ch of text) {
-    const piece = ch >= ' ' && ch <= '~' ? ch : `\\u{${ch.codePointAt(0)?.toString(16)}}`;
+    const piece = ch >= ' ' && ch <= '~' ? ch : escapeChar(ch);
     if (out.length + piece.length > max) return `${out}…`;
     out += piece;
   }
@@ -62,7 +65,7 @@ const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u
  * are escaped too unless `keepNewlines` (the bot's own multi-line texts).
  */
 export function terminalSafe(text: string, keepNewlines = false): string {
-  const escaped = text.replace(TERMINAL_UNSAFE, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`);
+  const escaped = text.replace(TERMINAL_UNSAFE, escapeChar);
   return keepNewlines ? escaped : escaped.replace(/\n/g, '\\n');
 }
 

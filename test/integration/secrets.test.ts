@@ -106,6 +106,17 @@ afterAll(async () => {
 describe('secrets in logs and command lines are redacted wherever the bot writes', () => {
   let incident: Incident;
   const thread = '1764080000.000100';
+  /** An approval asked for in the thread, as the worker proposes it, for an approver to click. */
+  const pendingApproval = (digit: string, kind: Approval['action']['kind'], argv: string[]): Approval => ({
+    hash: digit.repeat(32),
+    incidentId: incident.id,
+    action: { kind, service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv },
+    requestedBy: 'U0ALICE',
+    requestedAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    status: 'pending',
+    message: { channel: CHANNEL, ts: thread },
+  });
 
   it('Slack: the findings, the diagnosis and the uploaded evidence', async () => {
     await sendEvent(events, SIGNING, { type: 'app_mention', user: 'U0ALICE', text: `<@U0TRIAGE> connreset lab-1:${lab.port}`, ts: thread, channel: CHANNEL });
@@ -122,16 +133,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
   }, 150_000);
 
   it('the forensic snapshot before an approved restart: uploaded, kept with the incident, both redacted', async () => {
-    const approval: Approval = {
-      hash: '5'.repeat(32),
-      incidentId: incident.id,
-      action: { kind: 'restart', service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv: ['true'] },
-      requestedBy: 'U0ALICE',
-      requestedAt: new Date().toISOString(),
-      expiresAt: new Date(Date.now() + 600_000).toISOString(),
-      status: 'pending',
-      message: { channel: CHANNEL, ts: thread },
-    };
+    const approval = pendingApproval('5', 'restart', ['true']);
     await store.putApproval(approval);
     const res = await sendButtonClick(events, SIGNING, { user: APPROVER, channel: CHANNEL, messageTs: thread, responseUrl: slack.responseUrl(), actionId: 'triage_approve', value: approval.hash });
     expect(res.status).toBe(200);
@@ -149,16 +151,7 @@ describe('secrets in logs and command lines are redacted wherever the bot writes
 
   it('a credential in an action\'s command (an LB API token) is not shown in the channel', async () => {
     const token = 'lbTRIAGEtoken0123456789abcdef';
-    const approval: Approval = {
-      hash: '6'.repeat(32),
-      incidentId: incident.id,
-      action: { kind: 'quarantine', service: 'checkout', host: 'lab-1', address: '127.0.0.1', port: lab.port, argv: ['curl', '-sf', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, 'http://127.0.0.1:9/drain/lab-1'] },
-      requestedBy: 'U0ALICE',
-      requestedAt: new Date().toISOString(),
-      expiresAt: new Date(Date.now() + 600_000).toISOString(),
-      status: 'pending',
-      message: { channel: CHANNEL, ts: thread },
-    };
+    const approval = pendingApproval('6', 'quarantine', ['curl', '-sf', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, 'http://127.0.0.1:9/drain/lab-1']);
     await store.putApproval(approval);
     const before = slack.calls.length;
     const res = await sendButtonClick(events, SIGNING, { user: APPROVER, channel: CHANNEL, messageTs: thread, responseUrl: slack.responseUrl(), actionId: 'triage_approve', value: approval.hash });
