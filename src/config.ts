@@ -78,13 +78,18 @@ export type HostConfig = z.infer<typeof HostSchema>;
 
 const PoolSourceSchema = z
   .object({
-    metricsUrl: z.string().url().optional().describe('Prometheus text endpoint with go_sql_*/hikaricp_* series'),
+    metricsUrl: z.string().url().optional().describe('Prometheus text endpoint with go_sql_*/hikaricp_*/pg pool series (else /metrics and /actuator/prometheus on the service port are tried)'),
     expvarUrl: z.string().url().optional().describe('Go expvar JSON endpoint with DBStats'),
     postgres: z
       .object({ dsn: z.string().min(1), maxConnections: z.number().int().positive().optional() })
       .strict()
       .optional()
       .describe('server side: pg_stat_activity vs max_connections, read with psql on the host'),
+    pgbouncer: z
+      .object({ dsn: z.string().min(1).describe("DSN of pgbouncer's admin console, e.g. postgres://stats@127.0.0.1:6432/pgbouncer") })
+      .strict()
+      .optional()
+      .describe('pgbouncer in front of the database: SHOW POOLS (cl_waiting, sv_active), read with psql on the host'),
   })
   .strict();
 

@@ -59,6 +59,15 @@ export interface FdFacts {
   host: { allocated: number; max: number } | null;
   /** Change of `open` per second between the first and last sample. */
   growthPerSec?: number;
+  /** Change of socket descriptors per second between the first and last sample (load moves these). */
+  socketGrowthPerSec?: number;
+  /** Change of file, pipe, anon-inode and other descriptors per second between the first and last sample. */
+  nonSocketGrowthPerSec?: number;
+  /**
+   * Open files grouped by directory and name pattern (digits, hex runs and UUIDs collapsed to `*`),
+   * most descriptors first: `count` descriptors on `distinct` paths.
+   */
+  fileGroups?: { pattern: string; count: number; distinct: number }[];
 }
 
 export interface TcpFacts {
@@ -74,6 +83,8 @@ export interface TcpFacts {
   };
   /** The listening socket: current accept queue and its backlog. */
   listener: { queue: number; backlog: number } | null;
+  /** This listener over every sample: how many samples saw it, in how many its queue was at its backlog, the longest queue. */
+  listenerSamples?: { samples: number; full: number; maxQueue: number };
   /** CLOSE_WAIT change per second between the first and last sample. */
   closeWaitGrowthPerSec?: number;
 }
@@ -103,17 +114,41 @@ export interface LogFile {
 
 export interface LogFacts {
   files: LogFile[];
-  signatures: { emfile: number; poolTimeout: number; acceptError: number };
+  /**
+   * Counted lines: `emfile` too many open files (any), `dbConnectEmfile` of those the ones where a DB
+   * driver failed to open a connection, `enfile` the host's file table full, `poolTimeout` waits for a
+   * pool connection that gave up, `acceptError` failed accept() calls.
+   */
+  signatures: { emfile: number; dbConnectEmfile: number; enfile: number; poolTimeout: number; acceptError: number };
   /** Request durations in the access log tail (ms), first half vs second half. */
   latency: { samples: number; earlyP50Ms: number | null; lateP50Ms: number | null; trend: 'rising' | 'flat' | 'falling' | 'unknown' };
 }
+
+/**
+ * Pool formats, named by the library that reports them: `go_sql` (client_golang's DBStats
+ * collector), `expvar` (Go `sql.DBStats` as JSON, `%v`/`%+v` or structured log fields), `hikaricp`
+ * (Micrometer, HikariCP's own trackers and its `Pool stats` log line), `node-postgres` (pg.Pool
+ * counts as exporters name them), `sqlalchemy` (`QueuePool.status()`), `pgbouncer` (`SHOW POOLS`),
+ * `pg_stat_activity` (server-side connection counts).
+ */
+export const POOL_FORMATS = ['go_sql', 'expvar', 'hikaricp', 'node-postgres', 'sqlalchemy', 'pgbouncer', 'pg_stat_activity'] as const;
+export type PoolFormat = (typeof POOL_FORMATS)[number];
+
+/**
+ * Formats in which a waiting request means every connection is in use: HikariCP, node-postgres and
+ * pgbouncer only queue a request when no connection is free and none can be opened.
+ */
+export const WAITING_MEANS_FULL: ReadonlySet<PoolFormat> = new Set(['hikaricp', 'node-postgres', 'pgbouncer']);
 
 /** A connection pool's state, whatever runtime reported it (Go DBStats, HikariCP, node-postgres). */
 export interface PoolStats {
   /** Where the numbers came from, e.g. `http://127.0.0.1:2133/metrics`, `log:/var/log/x.log`. */
   source: string;
-  format: 'go_sql' | 'hikaricp' | 'node-postgres' | 'expvar' | 'pg_stat_activity';
+  format: PoolFormat;
+  /** The pool's maximum; null when the source does not say (see `unlimited`). */
   maxOpen: number | null;
+  /** The source says the pool has no maximum (Go `MaxOpenConnections` 0); never inferred from a missing number. */
+  unlimited?: boolean;
   open: number | null;
   inUse: number | null;
   idle: number | null;
@@ -145,8 +180,10 @@ export interface PoolHistory {
 export interface PoolFacts {
   stats: PoolStats | null;
   history?: PoolHistory;
-  /** Every source tried, with why it gave nothing. */
+  /** Every source tried, in discovery order, with what it gave. */
   tried: { source: string; result: string }[];
+  /** Endpoints that did not answer while the probe also got no answer: served by the same blocked workers. */
+  silentEndpoints?: string[];
 }
 
 export type SignalId = 'pool-saturated' | 'pool-waits' | 'fds-climbing' | 'latency-up' | 'traffic-surge' | 'resets-up';

@@ -26,6 +26,11 @@ export interface HypothesisRule<T> {
   /** Steps whose facts the rule reads; when they failed the verdict is weaker. */
   reads: readonly string[];
   causes: readonly (HypothesisId | SymptomKind)[];
+  /**
+   * Effects that feed back on an earlier cause (descriptors running out keep a pool from opening
+   * connections). Shown as a link after the chain when both are in it and `edge` verifies it.
+   */
+  feedback?: readonly HypothesisId[];
   evaluate(facts: Facts, t: T): Verdict;
   edge?(to: HypothesisId | SymptomKind, facts: Facts, t: T): EdgeCheck;
   /** A paragraph an engineer can paste into the incident channel, when this is the root cause. */
@@ -42,6 +47,8 @@ export interface ChainLink {
   to: HypothesisId | SymptomKind;
   verified: boolean;
   evidence: string;
+  /** A measured link from an effect back to an earlier cause in the chain: a vicious circle. */
+  feedback?: true;
 }
 
 export interface DiagnosisResult {
@@ -163,6 +170,15 @@ export function diagnose<T>(
     links.push({ from, to, ...check });
   }
   const unverified = links.filter((l) => !l.verified).length;
+  for (let i = 1; i < chain.length; i++) {
+    const from = chain[i] as HypothesisId;
+    for (const back of byId.get(from)?.feedback ?? []) {
+      const at = chain.indexOf(back);
+      if (at < 0 || at >= i) continue;
+      const check = byId.get(from)?.edge?.(back, facts, t);
+      if (check?.verified) links.push({ from, to: back, ...check, feedback: true });
+    }
+  }
   const chainRules = chain.map((id) => byId.get(id as HypothesisId)).filter((r): r is HypothesisRule<T> => r !== undefined);
   const missingSteps = new Set(chainRules.flatMap((r) => r.reads.filter((s) => failedSteps.has(s))));
   // Alternatives that could explain the symptom but could not be ruled out, because their facts

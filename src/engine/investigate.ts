@@ -122,6 +122,7 @@ export async function investigate(opts: InvestigateOptions): Promise<Report> {
   if (svc?.pool?.metricsUrl) ctx.metricsUrl = svc.pool.metricsUrl;
   if (svc?.pool?.expvarUrl) ctx.expvarUrl = svc.pool.expvarUrl;
   if (svc?.pool?.postgres) ctx.postgres = svc.pool.postgres;
+  if (svc?.pool?.pgbouncer) ctx.pgbouncer = svc.pool.pgbouncer;
   if (cfg.prometheus) ctx.prometheusUrl = cfg.prometheus.url;
 
   const samples = opts.samples ?? cfg.investigation.samples;

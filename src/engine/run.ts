@@ -15,6 +15,8 @@ export interface StepOutcome {
   samples: number;
   error?: string;
   errorCode?: string;
+  /** Where the step looked, in discovery order, and what each place gave. */
+  sources?: { source: string; result: string }[];
 }
 
 /** Progress a caller can render live (terminal, chat). */
@@ -120,7 +122,7 @@ export async function runSteps(plan: RunPlan, deps: RunDeps): Promise<RunResult>
         const analysis = step.analyze(samples, parsed.data);
         Object.assign(facts, analysis.facts);
         stepFindings = analysis.findings;
-        outcome = { id: step.id, status: 'ok', durationMs: Math.round(performance.now() - t0 - waited), samples: samples.length };
+        outcome = { id: step.id, status: 'ok', durationMs: Math.round(performance.now() - t0 - waited), samples: samples.length, ...(analysis.sources ? { sources: analysis.sources } : {}) };
       } catch (err) {
         const e = asTriageError(err);
         outcome = { id: step.id, status: 'failed', durationMs: Math.round(performance.now() - t0 - waited), samples: samples.length, error: e.message, errorCode: e.code };

@@ -19,6 +19,7 @@ export interface RunContext {
   expvarUrl?: string;
   prometheusUrl?: string;
   postgres?: { dsn: string; maxConnections?: number };
+  pgbouncer?: { dsn: string };
 }
 
 /** A runbook as data: its steps (the engine runs independent ones concurrently) and how inputs are built. */

@@ -25,6 +25,8 @@ export interface Sample<R> {
 export interface Analysis {
   facts: Partial<Facts>;
   findings: Finding[];
+  /** Where the step looked, in order, and what each place gave (shown in the report's `steps`). */
+  sources?: { source: string; result: string }[];
 }
 
 /**

@@ -120,7 +120,7 @@ export interface Postmortem {
     confidence: number | null;
     summary: string;
     chain: string[];
-    links: { from: string; to: string; verified: boolean; evidence: string }[];
+    links: { from: string; to: string; verified: boolean; evidence: string; feedback?: true }[];
     ruledOut: { id: string; reason: string }[];
     /** Alternatives neither supported nor refuted (facts missing). */
     notRuledOut: { id: string; evidence: string }[];
@@ -648,7 +648,7 @@ function rootCauseOf(inc: Partial<Incident> & Obj, report: Report | undefined): 
       chain: arr(d.chain).map((c) => clean(c, 100)).filter(Boolean),
       links: arr(d.links)
         .filter(isObj)
-        .map((l) => ({ from: clean(l.from, 100), to: clean(l.to, 100), verified: l.verified === true, evidence: clean(l.evidence, 500) })),
+        .map((l) => ({ from: clean(l.from, 100), to: clean(l.to, 100), verified: l.verified === true, evidence: clean(l.evidence, 500), ...(l.feedback === true ? { feedback: true as const } : {}) })),
       ruledOut: arr(d.ruledOut)
         .filter(isObj)
         .map((r) => ({ id: clean(r.id, 100), reason: clean(r.reason, 500) })),

@@ -139,7 +139,7 @@ export function renderMarkdown(pm: Postmortem): string {
     if (rc.summary) push(oneLine(rc.summary), '');
     if (rc.chain.length) {
       push(`**Causal chain:** ${rc.chain.map(oneLine).join(' → ')}`, '');
-      if (rc.links.length) push(rc.links.map((l, i) => `${i + 1}. ${oneLine(l.from)} → ${oneLine(l.to)} — **${l.verified ? 'verified' : 'unverified'}**: ${oneLine(l.evidence)}`).join('\n'), '');
+      if (rc.links.length) push(rc.links.map((l, i) => `${i + 1}. ${oneLine(l.from)} → ${oneLine(l.to)}${l.feedback ? ' (feeds back)' : ''} — **${l.verified ? 'verified' : 'unverified'}**: ${oneLine(l.evidence)}`).join('\n'), '');
     }
     push('**Ruled out:**', '', rc.ruledOut.length ? bullets(rc.ruledOut.map((r) => `${r.id}: ${r.reason}`)) : 'Nothing was ruled out.', '');
     if (rc.notRuledOut.length) push('**Not ruled out (facts missing):**', '', bullets(rc.notRuledOut.map((r) => `${r.id}${r.evidence ? `: ${r.evidence}` : ''}`)), '');

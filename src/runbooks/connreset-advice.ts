@@ -1,6 +1,18 @@
 import type { Facts } from '../core/facts.js';
 import type { DiagnosisResult } from '../engine/diagnosis.js';
 import type { HypothesisId } from '../engine/report.js';
+import { leakGroup, poolState } from './connreset-rules.js';
+
+/** The pool series to alert on, in the names the service's own pool library exports. */
+const POOL_SERIES: Record<string, string> = {
+  go_sql: 'go_sql_wait_count_total, go_sql_in_use_connections / go_sql_max_open_connections',
+  expvar: 'DBStats WaitCount and InUse / MaxOpenConnections (export them with client_golang\'s DBStats collector)',
+  hikaricp: 'hikaricp_connections_pending, hikaricp_connections_active / hikaricp_connections_max',
+  'node-postgres': "the pool's waitingCount and totalCount against its max",
+  sqlalchemy: 'checked-out connections against pool_size + max_overflow, and checkout waits',
+  pgbouncer: 'cl_waiting and sv_active against the pool size (SHOW POOLS)',
+  pg_stat_activity: "the application's pool waiters and in-use vs max (export them from the service)",
+};
 
 /** One recommendation: what kind of step it is, and the text with this incident's numbers. */
 export interface Recommendation {
@@ -28,28 +40,34 @@ export function recommend(d: DiagnosisResult, f: Facts): Recommendation[] {
       });
       out.push({ kind: 'fix', text: 'Bound the wait for a connection: give every request a deadline (context/time-out) so a saturated pool fails fast instead of holding sockets and descriptors.' });
       if (fds?.softLimit) out.push({ kind: 'fix', text: `Raise nofile (now ${fds.softLimit}) so a backlog of waiting requests cannot starve the pool of descriptors for new DB connections.` });
-      monitoring('Monitor and alert on pool waiters and in-use vs max (go_sql_wait_count_total, go_sql_in_use_connections / go_sql_max_open_connections), descriptor usage (process_open_fds / process_max_fds), and per-request latency in the access log; keep logs 7 days.');
+      monitoring(`Monitor and alert on pool waiters and in-use vs max (${POOL_SERIES[pool?.format ?? ''] ?? 'waiting requests, in use vs max'}), descriptor usage (process_open_fds / process_max_fds), and per-request latency in the access log; keep logs 7 days.`);
       break;
     }
-    case 'handler-blocked':
+    case 'handler-blocked': {
       out.push({ kind: 'stop-loss', text: STOP_LOSS_KEEP_SCENE });
+      const state = poolState(f);
       out.push({
         kind: 'next-check',
-        text: pool
+        text: state?.room
           ? 'The DB pool has room: take a thread/goroutine dump of a quarantined instance and see what the handlers wait on (downstream calls, locks); check downstream latency.'
-          : 'Measure what the handlers wait on: expose the DB pool statistics (in use, max, waiters), check downstream latency, and take a thread/goroutine dump of a quarantined instance.',
+          : state
+            ? `The DB pool is only partly measured (not measured: ${state.unmeasured.join(', ') || 'whether requests wait'}): export its maximum and waiters, check downstream latency, and take a thread/goroutine dump of a quarantined instance.`
+            : 'Measure what the handlers wait on: expose the DB pool statistics (in use, max, waiters), check downstream latency, and take a thread/goroutine dump of a quarantined instance.',
       });
       out.push({ kind: 'fix', text: 'Give every outgoing call and every request a deadline so a slow dependency cannot hold sockets and descriptors indefinitely.' });
       monitoring('Monitor per-request latency, downstream call latency and error rates, descriptor usage and CLOSE_WAIT counts; keep logs 7 days.');
       break;
-    case 'fd-leak':
+    }
+    case 'fd-leak': {
       out.push({ kind: 'stop-loss', text: STOP_LOSS_KEEP_SCENE });
+      const g = leakGroup(f);
       out.push({
         kind: 'fix',
-        text: `Find and close the leaked descriptors${fds?.topFiles[0] ? ` (${fds.topFiles[0].count}× ${fds.topFiles[0].path})` : ''}: every open needs a close on every path, including errors.`,
+        text: `Find and close the leaked descriptors${g ? ` (${g.count}× ${g.pattern}${g.distinct > 1 ? `, ${g.distinct} files` : ''})` : ''}: every open needs a close on every path, including errors.`,
       });
       monitoring('Alert on descriptor usage (process_open_fds / process_max_fds) and its growth rate.');
       break;
+    }
     case 'close-wait-pileup':
     case 'fd-exhaustion':
       out.push({ kind: 'stop-loss', text: STOP_LOSS_KEEP_SCENE });

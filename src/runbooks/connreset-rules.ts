@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Facts, SymptomKind } from '../core/facts.js';
+import { WAITING_MEANS_FULL, type Facts, type SymptomKind } from '../core/facts.js';
 import type { EdgeCheck, HypothesisRule, Verdict } from '../engine/diagnosis.js';
 import type { HypothesisId } from '../engine/report.js';
 import { describeSymptom } from '../steps/probe-http.js';
@@ -26,10 +26,49 @@ type Rule = HypothesisRule<Thresholds>;
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 const secs = (ms: number | undefined) => (ms !== undefined ? `${(ms / 1000).toFixed(1)} s` : 'the interval');
 
+/** The pool as measured: which of its numbers this run has, and what they say. */
+export interface PoolState {
+  /** Every connection was in use: in-use at the maximum with none idle, or (where the format means it) a request waiting. */
+  full: boolean;
+  /** Requests waited for a connection: waiting now, or waits counted between samples. */
+  queued: boolean;
+  /** Whether waiting was measured at all (a waiting count, or a wait counter sampled twice). */
+  queuedMeasured: boolean;
+  /** In-use and maximum measured, in-use below the maximum and nothing waiting (or no maximum, by the source's word, and nothing waiting). */
+  room: boolean;
+  /** What this run did not measure about the pool, for the caller to say. */
+  unmeasured: string[];
+}
+
+export function poolState(f: Facts): PoolState | null {
+  const s = f.pool?.stats;
+  if (!s) return null;
+  const waitingNow = s.waiting !== null && s.waiting > 0;
+  const waitsBetween = s.waitCountDelta !== undefined && s.waitCountDelta > 0;
+  const queuedMeasured = s.waiting !== null || s.waitCountDelta !== undefined;
+  const queued = waitingNow || waitsBetween;
+  const atMax = s.maxOpen !== null && s.maxOpen > 0 && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
+  // HikariCP, node-postgres and pgbouncer queue a request only when every connection is taken;
+  // Go's database/sql counts a wait only when MaxOpenConnections is reached.
+  const full =
+    atMax ||
+    (WAITING_MEANS_FULL.has(s.format) && waitingNow) ||
+    ((s.format === 'go_sql' || s.format === 'expvar') && !s.unlimited && waitsBetween);
+  const belowMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen;
+  const room = queuedMeasured && !queued && (belowMax || (s.unlimited === true && s.inUse !== null));
+  const unmeasured = [
+    ...(s.inUse === null ? ['connections in use'] : []),
+    ...(s.maxOpen === null && !s.unlimited ? ["the pool's maximum (not exported)"] : []),
+    ...(!queuedMeasured ? ['requests waiting for a connection'] : []),
+  ];
+  return { full, queued, queuedMeasured, room, unmeasured };
+}
+
 function poolText(f: Facts): string | null {
   const s = f.pool?.stats;
   if (!s) return null;
-  const parts = [`pool in use ${s.inUse ?? '?'}/${s.maxOpen ?? 'unlimited'}`];
+  const max = s.maxOpen !== null ? `/${s.maxOpen}` : s.unlimited ? ' (no maximum set)' : ' (maximum not reported)';
+  const parts = [s.inUse !== null ? `pool in use ${s.inUse}${max}` : `pool in use not reported${s.maxOpen !== null ? `, maximum ${s.maxOpen}` : ''}`];
   if (s.waiting !== null) parts.push(`${s.waiting} requests waiting`);
   if (s.waitCountDelta !== undefined) parts.push(`WaitCount +${s.waitCountDelta} in ${secs(s.intervalMs)}`);
   return parts.join(', ');
@@ -39,8 +78,8 @@ function fdText(f: Facts): string | null {
   const d = f.fds;
   if (!d) return null;
   const cw = f.tcp?.closeWait;
-  const held = cw ? (cw.ownedByPid ?? cw.total) : null;
-  return `${d.open}/${d.softLimit ?? 'unlimited'} fds open` + (held !== null && f.tcp ? `, ${held} of them sockets in CLOSE_WAIT on :${f.tcp.port}` : '');
+  const owned = cw?.ownedByPid ?? null;
+  return `${d.open}/${d.softLimit ?? 'unlimited'} fds open` + (owned !== null && owned > 0 && f.tcp ? `, ${owned} of them sockets in CLOSE_WAIT on :${f.tcp.port}` : '');
 }
 
 function symptomText(f: Facts): string | null {
@@ -58,12 +97,37 @@ function closeWaitHeld(f: Facts): number | null {
   return cw.ownedByPid ?? cw.total;
 }
 
+/** `N sockets in CLOSE_WAIT held by the process` when ownership was measured, else `... on :port` and that it was not. */
+function closeWaitText(f: Facts): string {
+  const cw = f.tcp?.closeWait;
+  if (!cw || !f.tcp) return 'CLOSE_WAIT not measured';
+  return cw.ownedByPid !== null
+    ? `${cw.ownedByPid} sockets in CLOSE_WAIT held by the process on :${f.tcp.port}`
+    : `${cw.total} sockets in CLOSE_WAIT on :${f.tcp.port} (which process holds them was not measured)`;
+}
+
+/** A descriptor group that looks leaked: many files of one pattern, or one file opened many times. */
+export function leakGroup(f: Facts): { pattern: string; count: number; distinct: number } | null {
+  const groups = f.fds?.fileGroups ?? f.fds?.topFiles.map((t) => ({ pattern: t.path, count: t.count, distinct: 1 })) ?? [];
+  return groups.find((g) => g.distinct >= 3 || g.count >= 10) ?? null;
+}
+
+function groupText(g: { pattern: string; count: number; distinct: number }): string {
+  return `${g.count}× ${g.pattern}${g.distinct > 1 ? ` (${g.distinct} files)` : ''}`;
+}
+
+/** The probe saw `to`, or why that is not known. */
+function probeSaw(f: Facts, to: string): { seen: number; why: string } {
+  if (!f.probe) return { seen: 0, why: 'the service was not probed' };
+  const seen = f.probe.counts[to as SymptomKind] ?? 0;
+  return { seen, why: seen > 0 ? '' : `no probe saw ${to} (${f.probe.counts[f.probe.symptom] ?? 0}/${f.probe.attempts.length} probes: ${f.probe.symptom})` };
+}
+
 const poolSaturated = (f: Facts) => {
+  const st = poolState(f);
   const s = f.pool?.stats;
-  if (!s || s.maxOpen === null || s.inUse === null) return null;
-  const full = s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
-  const queued = (s.waitCountDelta ?? 0) > 0 || (s.waiting ?? 0) > 0;
-  return { full, queued, s };
+  if (!st || !s) return null;
+  return { ...st, s };
 };
 
 /** Onset times from the monitoring history, in ms since epoch. */
@@ -98,12 +162,16 @@ const dbPool: Rule = {
     if (!p && order.supports) return { status: 'supported', evidence: [order.supports] };
     if (!p) return { status: 'unknown', evidence: [], missing: [`DB pool statistics (${f.pool?.tried.map((t) => `${t.source}: ${t.result}`).join('; ') || 'db-stats did not run'})`] };
     const text = poolText(f) ?? '';
+    const source = `(${p.s.format}, from ${p.s.source})`;
     if (p.full && p.queued) {
       const hist = f.pool?.history?.saturatedSince ? [`at its max since ${f.pool.history.saturatedSince} (Prometheus)`] : [];
-      return { status: 'supported', evidence: [text, ...hist, ...(order.supports ? [order.supports] : [])] };
+      const why = p.s.maxOpen === null && p.s.waiting !== null && p.s.waiting > 0 ? [`${p.s.waiting} requests waiting: a ${p.s.format} pool queues a request only when every connection is in use`] : [];
+      return { status: 'supported', evidence: [`${text} ${source}`, ...why, ...hist, ...(order.supports ? [order.supports] : [])] };
     }
-    if (p.full) return { status: 'unknown', evidence: [`${text}, but no request waited between samples`] };
-    return { status: 'refuted', evidence: [`${text}: the pool has room`] };
+    if (p.full && p.queuedMeasured) return { status: 'unknown', evidence: [`${text}, but no request waited between samples`] };
+    if (p.full) return { status: 'unknown', evidence: [`${text}: every connection in use`], missing: ['requests waiting for a connection'] };
+    if (p.room) return { status: 'refuted', evidence: [`${text}: the pool has room`] };
+    return { status: 'unknown', evidence: [`${text} ${source}`], missing: p.unmeasured.map((m) => `${m} of the DB pool`) };
   },
   edge(to, f, t) {
     const order = poolOnsetOrder(f).supports;
@@ -112,7 +180,8 @@ const dbPool: Rule = {
     if (to === 'handler-blocked' && order && latencyAt !== null && poolAt !== null && poolAt <= latencyAt) {
       return { verified: true, evidence: `${order}; request time rose at ${new Date(latencyAt).toISOString()}` };
     }
-    const waiting = f.pool?.stats?.waitCountDelta ?? f.pool?.stats?.waiting ?? 0;
+    const s = f.pool?.stats;
+    const waits = s?.waitCountDelta !== undefined && s.waitCountDelta > 0 ? `WaitCount +${s.waitCountDelta}` : s?.waiting ? `${s.waiting} requests waiting` : null;
     const lat = f.logs?.latency;
     const timeouts = f.logs?.signatures.poolTimeout ?? 0;
     if (to === 'http-error') {
@@ -121,20 +190,30 @@ const dbPool: Rule = {
         ? { verified: true, evidence: `${errors} probes got HTTP 5xx and the logs show ${timeouts} pool time-outs` }
         : { verified: false, evidence: 'no pool time-out in the logs to tie the errors to the pool' };
     }
-    if (to === 'handler-blocked' && waiting > 0 && ((lat?.lateP50Ms ?? 0) >= t.slowRequestMs || lat?.trend === 'rising')) {
-      return { verified: true, evidence: `requests queue for a connection (${waiting} waits) while request time grows to ${lat?.lateP50Ms} ms` };
+    if (to !== 'handler-blocked') return { verified: false, evidence: 'no measured fact links them' };
+    if (!waits) return { verified: false, evidence: 'no request was measured waiting for a connection' };
+    if (lat && lat.lateP50Ms !== null && (lat.lateP50Ms >= t.slowRequestMs || lat.trend === 'rising')) {
+      return { verified: true, evidence: `requests queue for a connection (${waits}) while request time grows to ${lat.lateP50Ms} ms` };
     }
-    if (to === 'handler-blocked' && waiting > 0 && (closeWaitHeld(f) ?? 0) >= t.closeWaitPileup) {
-      return { verified: true, evidence: `requests queue for a connection (${waiting} waits) while the process holds ${closeWaitHeld(f)} CLOSE_WAIT sockets` };
+    const owned = f.tcp?.closeWait.ownedByPid ?? null;
+    if (owned !== null && owned >= t.closeWaitPileup) {
+      return { verified: true, evidence: `requests queue for a connection (${waits}) while the process holds ${owned} CLOSE_WAIT sockets` };
     }
-    return { verified: false, evidence: 'no request-time or held-socket measurement shows the waits blocking handlers' };
+    const rt = f.probe?.counts['read-timeout'] ?? 0;
+    if (rt > 0) return { verified: true, evidence: `requests queue for a connection (${waits}) and ${rt} probes connected but got no answer` };
+    return { verified: false, evidence: `requests queue for a connection (${waits}), but no request time, held socket or probe measurement shows handlers blocked` };
   },
-  summary(f) {
-    return joinFacts(
-      `The DB connection pool is saturated: ${poolText(f)}`,
-      fdText(f),
-      symptomText(f),
-    ) + '. Handlers wait for a connection, clients time out and hang up, the sockets stay in CLOSE_WAIT until the handler finishes, and descriptors run out.';
+  summary(f, t) {
+    const p = poolSaturated(f);
+    const sentences = [`${joinFacts(`The DB connection pool is saturated: ${poolText(f) ?? 'statistics from the monitoring history'}`, fdText(f), symptomText(f))}.`];
+    if (p?.queued) sentences.push('Requests wait for a free connection.');
+    const held = closeWaitHeld(f) ?? 0;
+    if (held >= t.closeWaitPileup) sentences.push(`Clients gave up and hung up while their handlers still waited: ${closeWaitText(f)}.`);
+    const d = f.fds;
+    if (d?.usedRatio != null && d.usedRatio >= t.fdExhaustedRatio) sentences.push(`The process is at its descriptor limit (${d.open}/${d.softLimit}), so new connections fail.`);
+    const emfile = f.logs?.signatures.dbConnectEmfile ?? 0;
+    if (emfile > 0) sentences.push(`The driver cannot open new database connections (${emfile} "too many open files" errors), so the pool cannot recover by itself.`);
+    return sentences.join(' ');
   },
 };
 
@@ -146,7 +225,7 @@ const handlerBlocked: Rule = {
   evaluate(f, t) {
     const ev: string[] = [];
     const held = closeWaitHeld(f);
-    if (held !== null && held >= t.closeWaitPileup) ev.push(`${held} CLOSE_WAIT sockets held by the process: clients hung up, handlers did not finish`);
+    if (held !== null && held >= t.closeWaitPileup) ev.push(`${closeWaitText(f)}: clients hung up, handlers did not finish`);
     const lat = f.logs?.latency;
     if (lat && lat.lateP50Ms !== null && lat.lateP50Ms >= t.slowRequestMs) ev.push(`access-log p50 ${lat.earlyP50Ms} → ${lat.lateP50Ms} ms`);
     else if (lat?.trend === 'rising') ev.push(`latency rising: p50 ${lat.earlyP50Ms} → ${lat.lateP50Ms} ms`);
@@ -157,19 +236,27 @@ const handlerBlocked: Rule = {
     if (ev.length > 0) return { status: 'supported', evidence: ev };
     const missing = [...(f.tcp ? [] : ['CLOSE_WAIT on the port (tcp-states)']), ...(f.logs ? [] : ['request durations (logs)'])];
     if (missing.length) return { status: 'unknown', evidence: [], missing };
-    return { status: 'refuted', evidence: [`${held ?? 0} CLOSE_WAIT sockets held, requests ${lat?.lateP50Ms ?? '?'} ms`] };
+    return { status: 'refuted', evidence: [`${held ?? 0} CLOSE_WAIT sockets, requests ${lat?.lateP50Ms ?? 'not timed'}${lat?.lateP50Ms != null ? ' ms' : ''}`] };
   },
   edge(to, f, t) {
-    const held = closeWaitHeld(f) ?? 0;
-    if (to === 'close-wait-pileup' && held >= t.closeWaitPileup) return { verified: true, evidence: `${held} sockets in CLOSE_WAIT are still owned by the process's handlers` };
-    if (to === 'read-timeout' && (f.probe?.counts['read-timeout'] ?? 0) > 0) return { verified: true, evidence: 'probes connected and waited without an answer' };
+    const cw = f.tcp?.closeWait;
+    if (to === 'close-wait-pileup') {
+      if (cw?.ownedByPid != null && cw.ownedByPid >= t.closeWaitPileup) return { verified: true, evidence: `${cw.ownedByPid} sockets in CLOSE_WAIT are still owned by the process's handlers` };
+      if (cw && cw.ownedByPid === null) return { verified: false, evidence: `${closeWaitText(f)}: that handlers hold them is not measured` };
+      return { verified: false, evidence: 'not measured' };
+    }
+    if (to === 'read-timeout') {
+      const rt = f.probe?.counts['read-timeout'] ?? 0;
+      return rt > 0 ? { verified: true, evidence: `${rt} probes connected and waited without an answer` } : { verified: false, evidence: probeSaw(f, to).why };
+    }
     return { verified: false, evidence: 'not measured' };
   },
   summary(f) {
-    const pool = f.pool?.stats;
-    const why = pool
-      ? `The DB pool is not the cause (${poolText(f)}). Look at what the handlers wait on: downstream calls and their time-outs, locks, a thread or goroutine dump.`
-      : `What blocks them is not measured: no pool statistics were found (${f.pool?.tried.map((x) => x.source).join(', ') || 'db-stats did not run'}). Check the DB pool (in use vs max, waiters), downstream latency, and a thread or goroutine dump.`;
+    const p = poolState(f);
+    let why: string;
+    if (p?.room) why = `The DB pool is not the cause (${poolText(f)}: it has room). Look at what the handlers wait on: downstream calls and their time-outs, locks, a thread or goroutine dump.`;
+    else if (p) why = `What blocks them is not measured: the DB pool is only partly measured (${poolText(f)}; not measured: ${p.unmeasured.join(', ') || 'whether requests wait'}). Check the pool's in-use against its maximum and its waiters, downstream latency, and a thread or goroutine dump.`;
+    else why = `What blocks them is not measured: no pool statistics were found (${f.pool?.tried.map((x) => x.source).join(', ') || 'db-stats did not run'}). Check the DB pool (in use vs max, waiters), downstream latency, and a thread or goroutine dump.`;
     return `${joinFacts('Request handlers are blocked', fdText(f), symptomText(f))}. ${why}`;
   },
 };
@@ -183,19 +270,20 @@ const closeWait: Rule = {
     if (!tcp) return { status: 'unknown', evidence: [], missing: ['TCP states on the port (tcp-states)'] };
     const held = closeWaitHeld(f) ?? 0;
     const growth = tcp.closeWaitGrowthPerSec !== undefined ? `, ${tcp.closeWaitGrowthPerSec >= 0 ? '+' : ''}${tcp.closeWaitGrowthPerSec}/s` : '';
-    if (held >= t.closeWaitPileup) return { status: 'supported', evidence: [`${held} sockets in CLOSE_WAIT held by the process on :${tcp.port}${growth}`] };
+    if (held >= t.closeWaitPileup) return { status: 'supported', evidence: [`${closeWaitText(f)}${growth}`] };
     return { status: 'refuted', evidence: [`only ${tcp.closeWait.total} sockets in CLOSE_WAIT on :${tcp.port}`] };
   },
   edge(to, f, t) {
-    const held = closeWaitHeld(f) ?? 0;
+    const owned = f.tcp?.closeWait.ownedByPid ?? null;
     const open = f.fds?.open ?? 0;
-    if (to === 'fd-exhaustion' && open > 0 && held / open >= t.closeWaitShareOfFds) {
-      return { verified: true, evidence: `${held} of ${open} open descriptors (${pct(held / open)}) are CLOSE_WAIT sockets` };
-    }
-    return { verified: false, evidence: open ? `CLOSE_WAIT is ${pct(held / open)} of the open descriptors` : 'descriptors not measured' };
+    if (to !== 'fd-exhaustion') return { verified: false, evidence: 'no measured fact links them' };
+    if (!open) return { verified: false, evidence: 'descriptors not measured' };
+    if (owned === null) return { verified: false, evidence: 'which process holds the CLOSE_WAIT sockets was not measured' };
+    if (owned / open >= t.closeWaitShareOfFds) return { verified: true, evidence: `${owned} of ${open} open descriptors (${pct(owned / open)}) are CLOSE_WAIT sockets` };
+    return { verified: false, evidence: `CLOSE_WAIT is ${pct(owned / open)} of the open descriptors` };
   },
   summary(f) {
-    return `${joinFacts(`Sockets pile up in CLOSE_WAIT`, fdText(f), symptomText(f))}. The peers hung up but the application never closed its side.`;
+    return `${joinFacts('Sockets pile up in CLOSE_WAIT', closeWaitText(f), fdText(f), symptomText(f))}. The peers hung up but the application has not closed its side.`;
   },
 };
 
@@ -203,6 +291,7 @@ const fdExhaustion: Rule = {
   id: 'fd-exhaustion',
   reads: ['fds'],
   causes: ['reset', 'read-timeout', 'connect-timeout', 'empty-reply', 'http-error'],
+  feedback: ['db-pool-saturation'],
   evaluate(f, t) {
     const d = f.fds;
     const emfile = f.logs?.signatures.emfile ?? 0;
@@ -215,23 +304,28 @@ const fdExhaustion: Rule = {
   },
   edge(to, f) {
     const d = f.fds;
-    const seen = f.probe?.counts[to as SymptomKind] ?? 0;
     const emfile = f.logs?.signatures.emfile ?? 0;
+    if (to === 'db-pool-saturation') {
+      const db = f.logs?.signatures.dbConnectEmfile ?? 0;
+      return db > 0
+        ? { verified: true, evidence: `at the descriptor limit the driver cannot open connections (${db} "too many open files" errors on connect): the pool cannot replace or add connections, which keeps it saturated` }
+        : { verified: false, evidence: 'no failed DB connection attempt in the logs' };
+    }
+    const { seen, why } = probeSaw(f, to);
+    if (seen === 0) return { verified: false, evidence: why };
+    const fdsText = d ? `${d.open}/${d.softLimit} fds open` : `descriptors not measured, ${emfile} "too many open files" log lines`;
     if (to === 'http-error') {
-      return d && seen > 0 && emfile > 0
-        ? { verified: true, evidence: `${seen} probes got HTTP 5xx with ${d.open}/${d.softLimit} fds open and ${emfile} "too many open files" log lines` }
-        : { verified: false, evidence: 'no "too many open files" in the logs to tie the errors to descriptors' };
+      return emfile > 0
+        ? { verified: true, evidence: `${seen} probes got HTTP 5xx with ${fdsText} and ${emfile} "too many open files" log lines` }
+        : { verified: false, evidence: `${seen} probes got HTTP 5xx, but no "too many open files" in the logs ties the errors to descriptors` };
     }
-    if (d && seen > 0) {
-      const how: Partial<Record<string, string>> = {
-        reset: 'accept() fails with EMFILE; the runtime closes pending connections with unread requests: RST',
-        'read-timeout': 'connections wait in the accept queue while accept() fails',
-        'connect-timeout': 'the accept queue fills while accept() fails and SYNs are dropped',
-        'empty-reply': 'pending connections are closed before the request is read',
-      };
-      return { verified: true, evidence: `${seen} probes saw ${to} with ${d.open}/${d.softLimit} fds open: ${how[to] ?? ''}` };
-    }
-    return { verified: false, evidence: 'no probe saw it' };
+    const how: Partial<Record<string, string>> = {
+      reset: 'accept() fails with EMFILE; the runtime closes pending connections with unread requests: RST',
+      'read-timeout': 'connections wait in the accept queue while accept() fails',
+      'connect-timeout': 'the accept queue fills while accept() fails and SYNs are dropped',
+      'empty-reply': 'pending connections are closed before the request is read',
+    };
+    return d ? { verified: true, evidence: `${seen} probes saw ${to} with ${fdsText}: ${how[to] ?? ''}` } : { verified: false, evidence: `${seen} probes saw ${to}, but the descriptors were not measured` };
   },
   summary(f) {
     return `${joinFacts('The process has run out of file descriptors', fdText(f), symptomText(f))}. accept() fails, so new connections are dropped.`;
@@ -247,20 +341,23 @@ const fdLeak: Rule = {
     if (!d) return { status: 'unknown', evidence: [], missing: ['descriptors (fds)'] };
     const nonSocket = d.byKind.file + d.byKind.pipe + d.byKind.anon_inode + d.byKind.other;
     const share = d.open > 0 ? nonSocket / d.open : 0;
-    const top = d.topFiles[0];
+    const group = leakGroup(f);
     const high = (d.usedRatio ?? 0) >= t.fdHighRatio;
-    const climbing = (d.growthPerSec ?? 0) >= t.fdGrowthPerSec;
+    // Growth that connections explain is load; a leak is growth of the descriptors that are not sockets.
+    const climbing = (d.nonSocketGrowthPerSec ?? 0) >= t.fdGrowthPerSec;
+    const growth = d.growthPerSec !== undefined ? `${d.growthPerSec >= 0 ? '+' : ''}${d.growthPerSec}/s (sockets ${d.socketGrowthPerSec ?? '?'}/s, other ${d.nonSocketGrowthPerSec ?? '?'}/s)` : null;
     if ((high || climbing) && share >= t.leakShareOfFds) {
       return {
         status: 'supported',
         evidence: [
           `${nonSocket} of ${d.open} open descriptors are files, pipes or anon inodes (${pct(share)})`,
-          ...(top && top.count > 1 ? [`${top.count}× ${top.path}`] : []),
-          ...(climbing ? [`+${d.growthPerSec}/s between samples`] : []),
+          ...(group ? [groupText(group)] : []),
+          ...(climbing && growth ? [`descriptors ${growth} between samples`] : []),
         ],
       };
     }
-    if (!high && !climbing) return { status: 'refuted', evidence: [`${d.open}/${d.softLimit ?? 'unlimited'} fds open and not climbing`] };
+    if ((d.growthPerSec ?? 0) >= t.fdGrowthPerSec && !climbing && growth) return { status: 'refuted', evidence: [`descriptors ${growth}: the growth is connections (load), not leaked files`] };
+    if (!high && !climbing) return { status: 'refuted', evidence: [`${d.open}/${d.softLimit ?? 'unlimited'} fds open, files not climbing`] };
     return { status: 'refuted', evidence: [`sockets hold ${pct(1 - share)} of the open descriptors, not files`] };
   },
   edge(to, f, t) {
@@ -269,11 +366,19 @@ const fdLeak: Rule = {
     return { verified: false, evidence: 'not at the limit yet' };
   },
   summary(f) {
-    const d = f.fds;
-    const top = d?.topFiles[0];
-    return `${joinFacts('The process leaks file descriptors', fdText(f), top ? `${top.count}× ${top.path}` : null, symptomText(f))}. Find where they are opened and not closed (the path above, lsof, a heap or handle dump).`;
+    const g = leakGroup(f);
+    return `${joinFacts('The process leaks file descriptors', fdText(f), g ? groupText(g) : null, symptomText(f))}. Find where they are opened and not closed (the path above, lsof, a heap or handle dump).`;
   },
 };
+
+/** This listener's own accept queue: full in at least one of two or more samples. */
+function ownQueueFull(f: Facts): { full: boolean; text: string } | null {
+  const ls = f.tcp?.listenerSamples;
+  const l = f.tcp?.listener;
+  if (!ls || !l || !f.tcp) return null;
+  const text = `accept queue of :${f.tcp.port} at its backlog (${l.backlog}) in ${ls.full} of ${ls.samples} samples, longest ${ls.maxQueue}`;
+  return { full: ls.samples >= 2 && ls.full >= 1, text };
+}
 
 const backlog: Rule = {
   id: 'listen-backlog-overflow',
@@ -282,33 +387,30 @@ const backlog: Rule = {
   // waits there (read time-out); with tcp_abort_on_overflow=1 it is reset.
   causes: ['connect-timeout', 'read-timeout', 'reset'],
   evaluate(f) {
-    const l = f.tcp?.listener;
+    const own = ownQueueFull(f);
     const overflows = f.kernel?.delta?.listenOverflows;
-    const full = l ? l.queue >= l.backlog && l.backlog > 0 : null;
-    if (full || (overflows ?? 0) > 0) {
-      return {
-        status: 'supported',
-        evidence: [...(l ? [`accept queue ${l.queue}/${l.backlog}`] : []), ...(overflows !== undefined ? [`ListenOverflows +${overflows} over ${secs(f.kernel?.intervalMs)}`] : [])],
-      };
+    const host = overflows !== undefined ? `host-wide ListenOverflows +${overflows} over ${secs(f.kernel?.intervalMs)}` : null;
+    if (own?.full) return { status: 'supported', evidence: [own.text, ...(host ? [host] : [])] };
+    if (own && f.tcp?.listenerSamples && f.tcp.listenerSamples.samples < 2 && f.tcp.listenerSamples.full > 0) {
+      return { status: 'unknown', evidence: [own.text], missing: ['the accept queue in a second sample'] };
     }
-    if (full === null && overflows === undefined) return { status: 'unknown', evidence: [], missing: ['listener queue and ListenOverflows (tcp-states, kernel-counters)'] };
-    return {
-      status: 'refuted',
-      evidence: [overflows !== undefined ? `ListenOverflows unchanged over ${secs(f.kernel?.intervalMs)}${l ? `, accept queue ${l.queue}/${l.backlog}` : ''}` : `accept queue ${l?.queue}/${l?.backlog}`],
-    };
+    if (own) return { status: 'refuted', evidence: [`${own.text}${host && (overflows ?? 0) > 0 ? `; the ${host} come from another listener on the host` : host ? `; ${host}` : ''}`] };
+    if ((overflows ?? 0) > 0) return { status: 'unknown', evidence: [`${host}: the host's counter, not this port's`], missing: ["this listener's accept queue (tcp-states)"] };
+    if (overflows === undefined) return { status: 'unknown', evidence: [], missing: ['listener queue and ListenOverflows (tcp-states, kernel-counters)'] };
+    return { status: 'refuted', evidence: [`ListenOverflows unchanged over ${secs(f.kernel?.intervalMs)}`] };
   },
   edge(to, f) {
-    const seen = f.probe?.counts[to as SymptomKind] ?? 0;
+    const { seen, why } = probeSaw(f, to);
     if (seen > 0 && (to === 'connect-timeout' || to === 'reset' || to === 'read-timeout')) {
       const how = { 'connect-timeout': ' (SYNs dropped)', reset: ' (tcp_abort_on_overflow=1)', 'read-timeout': ' (stuck in the accept queue)' }[to];
-      return { verified: true, evidence: `${seen} probes saw ${to} while the accept queue overflowed${how}` };
+      return { verified: true, evidence: `${seen} probes saw ${to} while the accept queue of :${f.tcp?.port} was full${how}` };
     }
-    return { verified: false, evidence: 'no probe saw it' };
+    return { verified: false, evidence: why || 'no measured fact links them' };
   },
   summary(f) {
-    const l = f.tcp?.listener;
+    const own = ownQueueFull(f);
     const o = f.kernel?.delta?.listenOverflows;
-    return `${joinFacts('The listen backlog overflows', l ? `accept queue ${l.queue}/${l.backlog}` : null, o !== undefined ? `ListenOverflows +${o} in ${secs(f.kernel?.intervalMs)}` : null, symptomText(f))}. The process accepts connections more slowly than they arrive, and the kernel drops SYNs.`;
+    return `${joinFacts('The listen backlog overflows', own?.text ?? null, o !== undefined ? `host-wide ListenOverflows +${o} in ${secs(f.kernel?.intervalMs)}` : null, symptomText(f))}. The process accepts connections more slowly than they arrive, and the kernel drops SYNs.`;
   },
 };
 
@@ -326,7 +428,7 @@ const processDown: Rule = {
   },
   edge(to, f) {
     const refused = f.probe?.counts.refused ?? 0;
-    return to === 'refused' && refused > 0 ? { verified: true, evidence: `${refused} probes were refused: nothing listens` } : { verified: false, evidence: 'no probe was refused' };
+    return to === 'refused' && refused > 0 ? { verified: true, evidence: `${refused} probes were refused: nothing listens` } : { verified: false, evidence: probeSaw(f, 'refused').why };
   },
   summary(f) {
     return `${joinFacts('Nothing listens on the port: the process is down or listens elsewhere', symptomText(f))}. Check the service manager's status and the last lines of its logs for why it exited.`;
@@ -335,19 +437,21 @@ const processDown: Rule = {
 
 const hostFds: Rule = {
   id: 'host-fd-exhaustion',
-  reads: ['fds'],
+  reads: ['fds', 'logs'],
   causes: ['reset', 'read-timeout', 'connect-timeout'],
   evaluate(f, t) {
     const h = f.fds?.host;
     if (!h) return { status: 'unknown', evidence: [], missing: ['host file table (/proc/sys/fs/file-nr)'] };
     const r = h.allocated / h.max;
-    return r >= t.hostFdRatio
-      ? { status: 'supported', evidence: [`host file table ${h.allocated}/${h.max} (${pct(r)})`] }
-      : { status: 'refuted', evidence: [`host file table at ${r < 0.01 ? '<1%' : pct(r)} of file-max`] };
+    if (r < t.hostFdRatio) return { status: 'refuted', evidence: [`host file table at ${r < 0.01 ? '<1%' : pct(r)} of file-max`] };
+    // The host's table is shared: only this service's own ENFILE errors tie it to this service.
+    const enfile = f.logs?.signatures.enfile ?? 0;
+    if (enfile > 0) return { status: 'supported', evidence: [`host file table ${h.allocated}/${h.max} (${pct(r)})`, `${enfile} "too many open files in system" lines in this service's logs`] };
+    return { status: 'unknown', evidence: [`host-wide: file table ${h.allocated}/${h.max} (${pct(r)})`], missing: ['an ENFILE error of this service ("too many open files in system")'] };
   },
   edge(to, f): EdgeCheck {
-    const seen = f.probe?.counts[to as SymptomKind] ?? 0;
-    return seen > 0 ? { verified: true, evidence: `${seen} probes saw ${to} while the host's file table was full (ENFILE)` } : { verified: false, evidence: 'no probe saw it' };
+    const { seen, why } = probeSaw(f, to);
+    return seen > 0 ? { verified: true, evidence: `${seen} probes saw ${to} while the host's file table was full and the service logged ENFILE` } : { verified: false, evidence: why };
   },
   summary(f) {
     const h = f.fds?.host;
@@ -364,13 +468,15 @@ const conntrack: Rule = {
     const c = f.kernel.conntrack;
     if (!c) return { status: 'refuted', evidence: ['conntrack is not loaded on the host'] };
     const r = c.count / c.max;
-    return r >= t.conntrackRatio
-      ? { status: 'supported', evidence: [`conntrack ${c.count}/${c.max} (${pct(r)})`] }
-      : { status: 'refuted', evidence: [`conntrack at ${r < 0.01 ? '<1%' : pct(r)} of max`] };
+    if (r < t.conntrackRatio) return { status: 'refuted', evidence: [`conntrack at ${r < 0.01 ? '<1%' : pct(r)} of max`] };
+    // A full table is the host's; this service's own sign is its probes timing out on connect.
+    const timedOut = f.probe?.counts['connect-timeout'] ?? 0;
+    if (timedOut > 0) return { status: 'supported', evidence: [`conntrack ${c.count}/${c.max} (${pct(r)})`, `${timedOut} probes of this service timed out connecting`] };
+    return { status: 'unknown', evidence: [`host-wide: conntrack ${c.count}/${c.max} (${pct(r)})`], missing: ['a connect time-out of this service'] };
   },
   edge(to, f) {
-    const seen = f.probe?.counts[to as SymptomKind] ?? 0;
-    return seen > 0 ? { verified: true, evidence: `${seen} probes timed out connecting while the conntrack table was full` } : { verified: false, evidence: 'no probe saw it' };
+    const { seen, why } = probeSaw(f, to);
+    return seen > 0 ? { verified: true, evidence: `${seen} probes timed out connecting while the conntrack table was full` } : { verified: false, evidence: why };
   },
   summary(f) {
     const c = f.kernel?.conntrack;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Finding, PoolFacts, PoolHistory, PoolStats } from '../core/facts.js';
+import { WAITING_MEANS_FULL, type Finding, type PoolFacts, type PoolHistory, type PoolStats } from '../core/facts.js';
 import { defineStep } from '../engine/step.js';
-import { poolFromExpvar, poolFromLogLine, poolFromPgStatActivity, poolFromPrometheus } from './parse/pool.js';
+import { logLineTime, poolFromExpvar, poolFromLogLine, poolFromPgbouncer, poolFromPgStatActivity, poolFromPrometheus } from './parse/pool.js';
 import { parsePrometheusText, type PromSample } from './parse/prometheus.js';
 
 /** How far back the Prometheus history is read. */
@@ -14,12 +14,13 @@ const Input = z.object({
   expvarUrl: z.string().url().optional().describe('configured expvar endpoint'),
   prometheusUrl: z.string().url().optional().describe('Prometheus server holding the instance history'),
   postgres: z.object({ dsn: z.string(), maxConnections: z.number().int().optional() }).optional(),
+  pgbouncer: z.object({ dsn: z.string() }).optional().describe("pgbouncer's admin console, for SHOW POOLS"),
   logLines: z.array(z.object({ path: z.string(), lines: z.array(z.string()) })).default([]).describe('log tails, for periodic pool-stats lines'),
   httpTimeoutMs: z.number().int().positive().describe('deadline of one HTTP fetch'),
 });
 type Input = z.infer<typeof Input>;
 
-type Fetched = { source: string; kind: 'prom-text' | 'expvar' | 'prom-api' | 'pg'; body?: string; error?: string };
+type Fetched = { source: string; kind: 'prom-text' | 'expvar' | 'prom-api' | 'pg' | 'pgbouncer'; body?: string; error?: string };
 interface Raw {
   fetched: Fetched[];
 }
@@ -32,6 +33,7 @@ export function poolFromFetched(f: Fetched, maxConnections?: number): { stats: P
   if (f.kind === 'prom-text') stats = poolFromPrometheus(parsePrometheusText(body).samples, f.source);
   else if (f.kind === 'prom-api') stats = poolFromPrometheus(promApiSamples(body), f.source);
   else if (f.kind === 'pg') stats = poolFromPgStatActivity(body, maxConnections ?? 100, f.source);
+  else if (f.kind === 'pgbouncer') stats = poolFromPgbouncer(body, f.source);
   else {
     try {
       stats = poolFromExpvar(JSON.parse(body), f.source);
@@ -120,19 +122,21 @@ export function poolHistory(body: string, source: string, windowSec: number, now
   };
 }
 
-/** Pure: pool stats from periodic `dbstats {...}` log lines, newest last, with their time stamps. */
+/** Pure: pool stats from periodic pool-stats log lines (see `poolFromLogLine`), newest last, with their time stamps. */
 export function poolFromLogs(logLines: Input['logLines']): { stats: PoolStats; at: number | null }[] {
   const out: { stats: PoolStats; at: number | null }[] = [];
   for (const { path, lines } of logLines) {
     for (const line of lines) {
       const stats = poolFromLogLine(line, `log:${path}`);
-      if (!stats) continue;
-      const ts = /^(\d{4}-\d\d-\d\dT[\d:.]+Z?)/.exec(line)?.[1];
-      const at = ts ? Date.parse(ts) : NaN;
-      out.push({ stats, at: Number.isFinite(at) ? at : null });
+      if (stats) out.push({ stats, at: logLineTime(line) });
     }
   }
   return out;
+}
+
+/** A fetch that gave up on time: the endpoint accepted nothing or answered nothing in time. */
+function timedOut(f: Fetched): boolean {
+  return f.error !== undefined && /time(d)? ?out|aborted|ETIMEDOUT/i.test(f.error);
 }
 
 /**
@@ -157,7 +161,11 @@ export const dbStatsStep = defineStep<Input, Raw>({
       const sel = `{__name__=~"go_sql_.+|hikaricp_.+|pg_pool_.+",instance="${i.address}:${i.port}"}[${HISTORY_WINDOW_SEC}s]`;
       http.push({ source: `${i.prometheusUrl.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(sel)}`, kind: 'prom-api' });
     }
-    if (!i.metricsUrl && !i.expvarUrl) http.push({ source: `${base}/metrics`, kind: 'prom-text' }, { source: `${base}/debug/vars`, kind: 'expvar' });
+    // Where services publish pool statistics unasked: Prometheus text at /metrics (client_golang,
+    // prom-client, HikariCP trackers) and /actuator/prometheus (Spring Boot), Go expvar at /debug/vars.
+    if (!i.metricsUrl && !i.expvarUrl) {
+      http.push({ source: `${base}/metrics`, kind: 'prom-text' }, { source: `${base}/actuator/prometheus`, kind: 'prom-text' }, { source: `${base}/debug/vars`, kind: 'expvar' });
+    }
     const fetched: Fetched[] = await Promise.all(
       http.map(async ({ source, kind }) => {
         try {
@@ -176,6 +184,12 @@ export const dbStatsStep = defineStep<Input, Raw>({
       ).catch((err: Error) => ({ exitCode: -1, stdout: '', stderr: err.message }));
       fetched.push(res.exitCode === 0 ? { source: 'pg_stat_activity', kind: 'pg', body: res.stdout } : { source: 'pg_stat_activity', kind: 'pg', error: res.stderr.trim().split('\n')[0] ?? 'psql failed' });
     }
+    if (i.pgbouncer) {
+      const res = await ctx.exec
+        .run(['psql', '-X', '-A', '-d', i.pgbouncer.dsn, '-c', 'SHOW POOLS'], { signal: ctx.signal, timeoutMs: ctx.commandTimeoutMs })
+        .catch((err: Error) => ({ exitCode: -1, stdout: '', stderr: err.message }));
+      fetched.push(res.exitCode === 0 ? { source: 'pgbouncer SHOW POOLS', kind: 'pgbouncer', body: res.stdout } : { source: 'pgbouncer SHOW POOLS', kind: 'pgbouncer', error: res.stderr.trim().split('\n')[0] ?? 'psql failed' });
+    }
     return { fetched };
   },
   analyze(samples, input) {
@@ -187,6 +201,7 @@ export const dbStatsStep = defineStep<Input, Raw>({
     const lastStats = statsOf(last?.raw);
     const firstStats = samples.length > 1 ? statsOf(first?.raw) : [];
     const tried: PoolFacts['tried'] = (last?.raw.fetched ?? []).map((f) => ({ source: redactUrl(f.source), result: poolFromFetched(f, maxConn).result }));
+    const silent = (last?.raw.fetched ?? []).filter((f) => f.kind !== 'pg' && f.kind !== 'pgbouncer' && f.kind !== 'prom-api' && timedOut(f)).map((f) => redactUrl(f.source));
 
     // Preference: the first source (configured ones come first) that answered in both samples,
     // with a rate over our interval where it counts waits; else periodic pool lines in the logs
@@ -198,9 +213,12 @@ export const dbStatsStep = defineStep<Input, Raw>({
       stats = before.waitCount !== null && now.waitCount !== null ? { ...now, waitCountDelta: now.waitCount - before.waitCount, intervalMs: last.at - first.at } : now;
       break;
     }
+    const fromLogs = poolFromLogs(input.logLines);
+    tried.push({
+      source: 'logs',
+      result: fromLogs.length ? `${fromLogs.length} pool-stats lines${stats ? ' (not used: an endpoint answered)' : ''}` : `no pool-stats lines in the tails of ${input.logLines.length} log files`,
+    });
     if (!stats) {
-      const fromLogs = poolFromLogs(input.logLines);
-      tried.push({ source: 'logs', result: fromLogs.length ? `${fromLogs.length} dbstats lines` : 'no dbstats lines in the log tails' });
       const newest = fromLogs[fromLogs.length - 1];
       const older = newest && fromLogs.find((e) => e.at !== null && newest.at !== null && newest.at - e.at >= 1000 && e.stats.source === newest.stats.source);
       if (newest && older && older.at !== null && newest.at !== null && older.stats.waitCount !== null && newest.stats.waitCount !== null) {
@@ -210,10 +228,11 @@ export const dbStatsStep = defineStep<Input, Raw>({
       }
     }
     const pool: PoolFacts = { stats, tried };
+    if (silent.length) pool.silentEndpoints = silent;
     const prom = last?.raw.fetched.find((f) => f.kind === 'prom-api' && f.body !== undefined);
     const history = prom && last ? poolHistory(prom.body ?? '', redactUrl(prom.source.split('/api/')[0] ?? prom.source), HISTORY_WINDOW_SEC, last.at / 1000) : null;
     if (history) pool.history = history;
-    return { facts: { pool }, findings: poolFindings(pool) };
+    return { facts: { pool }, findings: poolFindings(pool), sources: tried };
   },
 });
 
@@ -230,14 +249,18 @@ export function poolFindings(pool: PoolFacts): Finding[] {
       },
     ];
   }
-  const saturated = s.maxOpen !== null && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
-  const waits = s.waitCountDelta !== undefined && s.intervalMs ? `WaitCount +${s.waitCountDelta} in ${(s.intervalMs / 1000).toFixed(1)} s` : s.waitCount !== null ? `WaitCount ${s.waitCount}` : '';
+  const waitingNow = (s.waiting ?? 0) > 0;
+  const atMax = s.maxOpen !== null && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
+  // HikariCP, node-postgres and pgbouncer queue a request only when every connection is in use.
+  const saturated = atMax || (WAITING_MEANS_FULL.has(s.format) && waitingNow);
+  const max = s.maxOpen !== null ? `/${s.maxOpen}` : s.unlimited ? ' (no maximum set)' : ' (maximum not reported)';
+  const waits = s.waitCountDelta !== undefined && s.intervalMs ? `WaitCount +${s.waitCountDelta} in ${(s.intervalMs / 1000).toFixed(1)} s` : s.waitCount !== null ? `WaitCount ${s.waitCount} since start` : '';
   const parts = [
-    `in use ${s.inUse ?? '?'}/${s.maxOpen ?? 'unlimited'}`,
-    `idle ${s.idle ?? '?'}`,
+    `in use ${s.inUse ?? 'not reported'}${max}`,
+    `idle ${s.idle ?? 'not reported'}`,
     ...(s.waiting !== null ? [`${s.waiting} waiting`] : []),
     ...(waits ? [waits] : []),
-    ...(s.waitDurationSec !== null ? [`WaitDuration ${Math.round(s.waitDurationSec)} s total`] : []),
+    ...(s.waitDurationSec !== null && s.waitDurationSec >= 1 ? [`${Math.round(s.waitDurationSec)} s spent waiting since start`] : []),
   ];
   const rising = (s.waitCountDelta ?? 0) > 0 || (s.waiting ?? 0) > 0;
   const h = pool.history;
@@ -262,8 +285,28 @@ export function poolFindings(pool: PoolFacts): Finding[] {
       id: saturated ? 'pool-saturated' : 'pool-stats',
       step: 'db-stats',
       severity: saturated && rising ? 'critical' : saturated ? 'warning' : 'info',
-      title: saturated ? `DB pool at its max: ${s.inUse}/${s.maxOpen} in use` : `DB pool ${s.inUse ?? '?'}/${s.maxOpen ?? 'unlimited'} in use`,
-      detail: `${parts.join(', ')} (from ${redactUrl(s.source)})`,
+      title: saturated
+        ? atMax
+          ? `DB pool at its max: ${s.inUse}/${s.maxOpen} in use`
+          : `DB pool exhausted: ${s.waiting} requests waiting for a connection`
+        : `DB pool ${s.inUse ?? 'in use not reported'}${max} in use`,
+      detail: `${parts.join(', ')} (${s.format}, from ${redactUrl(s.source)})`,
+    },
+    ...silentFindings(pool),
+  ];
+}
+
+function silentFindings(pool: PoolFacts): Finding[] {
+  const silent = pool.silentEndpoints ?? [];
+  if (silent.length === 0) return [];
+  const used = pool.stats ? `pool statistics were read from ${redactUrl(pool.stats.source)} instead` : 'no other source gave pool statistics';
+  return [
+    {
+      id: 'metrics-silent',
+      step: 'db-stats',
+      severity: 'warning',
+      title: `${silent.join(', ')} did not answer in time`,
+      detail: `an endpoint served by the same workers as the requests goes silent when they are all blocked; ${used}`,
     },
   ];
 }

@@ -102,11 +102,17 @@ export const fdsStep = defineStep<Input, Raw>({
       usedRatio: soft ? open / soft : null,
       byKind: listing.byKind,
       topFiles: listing.topFiles,
+      fileGroups: listing.fileGroups,
       host: fileNr ? { allocated: fileNr.allocated, max: fileNr.max } : null,
     };
     const first = samples[0];
     if (first && samples.length > 1 && last.at > first.at) {
-      fds.growthPerSec = round(((open - count(first.raw).open) * 1000) / (last.at - first.at));
+      const secs = (last.at - first.at) / 1000;
+      fds.growthPerSec = round((open - count(first.raw).open) / secs);
+      const before = parseFdListing(first.raw.listing).byKind;
+      const nonSocket = (k: typeof before) => k.file + k.pipe + k.anon_inode + k.other;
+      fds.socketGrowthPerSec = round((listing.byKind.socket - before.socket) / secs);
+      fds.nonSocketGrowthPerSec = round((nonSocket(listing.byKind) - nonSocket(before)) / secs);
     }
     const findings: Finding[] = [];
     const kinds = Object.entries(listing.byKind)
@@ -123,9 +129,11 @@ export const fdsStep = defineStep<Input, Raw>({
         title: `${open}/${soft} descriptors open (${pct}%)`,
         detail:
           `${kinds || 'none listed'}` +
-          (fds.growthPerSec !== undefined ? `; ${fds.growthPerSec >= 0 ? '+' : ''}${fds.growthPerSec}/s between samples` : '') +
+          (fds.growthPerSec !== undefined
+            ? `; ${signed(fds.growthPerSec)}/s between samples (sockets ${signed(fds.socketGrowthPerSec ?? 0)}/s, other ${signed(fds.nonSocketGrowthPerSec ?? 0)}/s)`
+            : '') +
           (severity === 'critical' ? '; accept() fails with EMFILE at the limit' : ''),
-        evidence: listing.topFiles.slice(0, 5).map((f) => `${f.count}× ${f.path}`),
+        evidence: listing.fileGroups.slice(0, 5).map((g) => `${g.count}× ${g.pattern}${g.distinct > 1 ? ` (${g.distinct} files)` : ''}`),
       });
     } else {
       findings.push({ id: 'fds-unlimited', step: 'fds', severity: 'info', title: `${open} descriptors open, no soft limit`, detail: kinds });
@@ -142,6 +150,10 @@ export const fdsStep = defineStep<Input, Raw>({
     return { facts: { fds }, findings };
   },
 });
+
+function signed(n: number): string {
+  return `${n >= 0 ? '+' : ''}${n}`;
+}
 
 function round(n: number): number {
   return Math.round(n * 10) / 10;

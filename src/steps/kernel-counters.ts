@@ -71,9 +71,9 @@ export const kernelCountersStep = defineStep<Input, string>({
       findings.push({
         id: 'listen-overflows',
         step: 'kernel-counters',
-        severity: 'critical',
-        title: `ListenOverflows +${d.listenOverflows} ${over}`,
-        detail: 'accept queues overflowed: SYNs were dropped (clients see connect time-outs)',
+        severity: 'warning',
+        title: `host-wide: ListenOverflows +${d.listenOverflows} ${over}`,
+        detail: "some listener on this host overflowed its accept queue (the counter is the host's, not this port's): the tcp-states step says whether it was this one",
       });
     }
     if (kernel.conntrack && kernel.conntrack.count / kernel.conntrack.max >= CONNTRACK_WARN_RATIO) {
@@ -81,15 +81,15 @@ export const kernelCountersStep = defineStep<Input, string>({
         id: 'conntrack-near-max',
         step: 'kernel-counters',
         severity: 'critical',
-        title: `conntrack ${kernel.conntrack.count}/${kernel.conntrack.max}`,
-        detail: 'the connection tracking table is nearly full: new connections are dropped',
+        title: `host-wide: conntrack ${kernel.conntrack.count}/${kernel.conntrack.max}`,
+        detail: "the host's connection tracking table is nearly full: new connections to any service on it may be dropped",
       });
     }
     findings.push({
       id: 'kernel-counters',
       step: 'kernel-counters',
       severity: 'info',
-      title: 'kernel TCP counters',
+      title: 'kernel TCP counters (host-wide)',
       detail: d
         ? `${over}: ListenOverflows +${d.listenOverflows}, ListenDrops +${d.listenDrops}, OutRsts +${d.outRsts}, EstabResets +${d.estabResets}, TCPAbortOnData +${d.tcpAbortOnData}, TCPAbortOnClose +${d.tcpAbortOnClose}` +
           (kernel.conntrack ? `; conntrack ${Math.round((kernel.conntrack.count / kernel.conntrack.max) * 100)}% of max` : '; conntrack not loaded')

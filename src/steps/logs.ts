@@ -107,6 +107,18 @@ export const logsStep = defineStep<Input, Raw>({
     if (sig.emfile > 0) {
       findings.push({ id: 'logs-emfile', step: 'logs', severity: 'critical', title: `${sig.emfile} "too many open files" lines`, detail: 'the process hit its descriptor limit', evidence: grep(files, /too many open files|EMFILE/i) });
     }
+    if (sig.dbConnectEmfile > 0) {
+      findings.push({
+        id: 'logs-db-connect-emfile',
+        step: 'logs',
+        severity: 'critical',
+        title: `${sig.dbConnectEmfile} DB connection attempts failed: too many open files`,
+        detail: 'the driver could not open a new database connection because the process is out of descriptors, so the pool cannot grow or replace connections',
+      });
+    }
+    if (sig.enfile > 0) {
+      findings.push({ id: 'logs-enfile', step: 'logs', severity: 'critical', title: `${sig.enfile} "too many open files in system" lines`, detail: "the host's file table was full when the process tried to open a file" });
+    }
     if (sig.poolTimeout > 0) {
       findings.push({ id: 'logs-pool-timeout', step: 'logs', severity: 'warning', title: `${sig.poolTimeout} DB pool wait/time-out lines`, detail: 'requests waited for a database connection', evidence: grep(files, /pool|connection/i) });
     }

@@ -45,6 +45,14 @@ export const tcpStatesStep = defineStep<Input, Raw>({
     if (!last) return { facts: {}, findings: [] };
     const s = summarize(last.raw);
     const tcp: TcpFacts = { port: input.port, byState: s.byState, closeWait: s.closeWait, listener: s.listener };
+    const listeners = samples.map((x) => summarizeSs(parseSs(x.raw.ss), input.port).listener).filter((l): l is NonNullable<typeof l> => l !== null);
+    if (listeners.length > 0) {
+      tcp.listenerSamples = {
+        samples: listeners.length,
+        full: listeners.filter((l) => l.backlog > 0 && l.queue >= l.backlog).length,
+        maxQueue: Math.max(...listeners.map((l) => l.queue)),
+      };
+    }
     const first = samples[0];
     if (first && samples.length > 1 && last.at > first.at) {
       const before = summarize(first.raw).closeWait.total;

@@ -37,7 +37,10 @@ describe('db-stats analyze', () => {
       waitCountDelta: 88,
       intervalMs: 2000,
     });
-    expect(facts.pool?.tried).toEqual([{ source: METRICS, result: 'pool statistics found' }]);
+    expect(facts.pool?.tried).toEqual([
+      { source: METRICS, result: 'pool statistics found' },
+      { source: 'logs', result: 'no pool-stats lines in the tails of 0 log files' },
+    ]);
     expect(ids(findings)).toEqual(['pool-saturated:critical']);
     expect(findings[0]?.title).toBe('DB pool at its max: 2/2 in use');
     expect(findings[0]?.detail).toContain('WaitCount +88 in 2.0 s');
@@ -64,6 +67,7 @@ describe('db-stats analyze', () => {
     expect(facts.pool?.tried).toEqual([
       { source: METRICS, result: 'HTTP 404' },
       { source: VARS, result: 'pool statistics found' },
+      { source: 'logs', result: 'no pool-stats lines in the tails of 0 log files' },
     ]);
   });
 
@@ -82,7 +86,7 @@ describe('db-stats analyze', () => {
       waitCountDelta: 498 - 312,
       intervalMs: 60_000,
     });
-    expect(facts.pool?.tried.at(-1)).toEqual({ source: 'logs', result: '2 dbstats lines' });
+    expect(facts.pool?.tried.at(-1)).toEqual({ source: 'logs', result: '2 pool-stats lines' });
     expect(ids(findings)).toEqual(['pool-saturated:critical']);
     expect(findings[0]?.detail).toContain('WaitCount +186 in 60.0 s');
     expect(findings[0]?.detail).toContain('from log:/var/log/orders/app.log');
@@ -114,11 +118,11 @@ describe('db-stats analyze', () => {
       { source: METRICS, result: 'no pool series in the answer' },
       { source: VARS, result: 'not JSON' },
       { source: 'pg_stat_activity', result: 'psql: not installed (not found in PATH)' },
-      { source: 'logs', result: 'no dbstats lines in the log tails' },
+      { source: 'logs', result: 'no pool-stats lines in the tails of 0 log files' },
     ]);
     expect(ids(findings)).toEqual(['pool-unknown:info']);
     expect(findings[0]?.detail).toBe(
-      `tried ${METRICS}: no pool series in the answer; ${VARS}: not JSON; pg_stat_activity: psql: not installed (not found in PATH); logs: no dbstats lines in the log tails`,
+      `tried ${METRICS}: no pool series in the answer; ${VARS}: not JSON; pg_stat_activity: psql: not installed (not found in PATH); logs: no pool-stats lines in the tails of 0 log files`,
     );
   });
 

@@ -25,7 +25,7 @@ function writeUp(pool: PoolStats | null): Facts {
     fds: { open: 127, countMethod: 'stat', softLimit: 128, hardLimit: 128, usedRatio: 127 / 128, byKind: { socket: 110, pipe: 8, anon_inode: 6, file: 3, other: 0 }, topFiles: [], host: { allocated: 2000, max: 9_000_000 }, growthPerSec: 0 },
     tcp: { port: 2133, byState: { 'CLOSE-WAIT': 96, ESTAB: 10, LISTEN: 1 }, closeWait: { total: 96, ownedByPid: 96, notAccepted: 0 }, listener: { queue: 0, backlog: 511 }, closeWaitGrowthPerSec: 0 },
     kernel: { listenOverflows: 0, listenDrops: 0, tcpAbortOnClose: 40, tcpAbortOnData: 25, outRsts: 900, estabResets: 120, conntrack: { count: 1200, max: 40000 }, delta: { listenOverflows: 0, listenDrops: 0, tcpAbortOnClose: 40, tcpAbortOnData: 25, outRsts: 80, estabResets: 120 }, intervalMs: 2000 },
-    logs: { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 900, lateP50Ms: 3200, trend: 'rising' } },
+    logs: { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 900, lateP50Ms: 3200, trend: 'rising' } },
     pool: { stats: pool, tried: [{ source: 'http://10.0.0.35:2133/metrics', result: pool ? 'pool statistics found' : 'ECONNRESET (the process may be out of descriptors)' }] },
   };
 }
@@ -60,7 +60,7 @@ describe('connreset diagnosis over fact sets', () => {
     f.probe = { url: 'http://billing:8080/', attempts: Array.from({ length: 5 }, () => ({ outcome: 'http-error' as const, httpStatus: 500, totalMs: 30_000 })), counts: { 'http-error': 5 }, symptom: 'http-error' };
     f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 300, softLimit: 65536, usedRatio: 300 / 65536 };
     f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, byState: { ESTAB: 40, LISTEN: 1 } };
-    f.logs = { files: [], signatures: { emfile: 0, poolTimeout: 142, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 40, lateP50Ms: 30_000, trend: 'rising' } };
+    f.logs = { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 142, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 40, lateP50Ms: 30_000, trend: 'rising' } };
     const d = diagnose(f);
     expect(d.rootCause?.id).toBe('db-pool-saturation');
     expect(d.chain).toEqual(['db-pool-saturation', 'http-error']);
@@ -88,7 +88,7 @@ describe('connreset diagnosis over fact sets', () => {
     f.probe = { url: 'http://10.0.0.35:2133/', attempts: Array.from({ length: 5 }, () => ({ outcome: 'ok' as const, httpStatus: 200, connectMs: 0.3, totalMs: 4 })), counts: { ok: 5 }, symptom: 'ok' };
     f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 25, usedRatio: 25 / 128, byKind: { socket: 8, pipe: 8, anon_inode: 6, file: 3, other: 0 } };
     f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 } };
-    f.logs = { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 6, lateP50Ms: 5, trend: 'flat' } };
+    f.logs = { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 6, lateP50Ms: 5, trend: 'flat' } };
     const d = diagnose(f);
     expect(d.rootCause?.id).toBe('no-fault-found');
     expect(d.chain).toEqual([]);
@@ -149,10 +149,10 @@ describe('connreset diagnosis over fact sets', () => {
     const backlog = writeUp(goPool());
     backlog.pool = { stats: { ...goPool(), inUse: 0, idle: 2, waitCountDelta: 0 }, tried: [] };
     backlog.probe = { url: 'u', attempts: [], counts: { 'connect-timeout': 5 }, symptom: 'connect-timeout' };
-    backlog.tcp = { port: 2133, byState: { LISTEN: 1 }, closeWait: { total: 3, ownedByPid: 0, notAccepted: 3 }, listener: { queue: 9, backlog: 8 } };
+    backlog.tcp = { port: 2133, byState: { LISTEN: 1 }, closeWait: { total: 3, ownedByPid: 0, notAccepted: 3 }, listener: { queue: 9, backlog: 8 }, listenerSamples: { samples: 2, full: 2, maxQueue: 9 } };
     backlog.kernel = { ...(backlog.kernel as NonNullable<Facts['kernel']>), delta: { listenOverflows: 57 } };
     backlog.fds = { ...(backlog.fds as NonNullable<Facts['fds']>), open: 30, usedRatio: 30 / 128 };
-    backlog.logs = { files: [], signatures: { emfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 100, lateP50Ms: 100, trend: 'flat' } };
+    backlog.logs = { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 100, lateP50Ms: 100, trend: 'flat' } };
     expect(diagnose(backlog).chain).toEqual(['listen-backlog-overflow', 'connect-timeout']);
 
     const conntrack = structuredClone(backlog);
@@ -164,6 +164,9 @@ describe('connreset diagnosis over fact sets', () => {
     hostFull.tcp = conntrack.tcp;
     hostFull.fds = { ...(hostFull.fds as NonNullable<Facts['fds']>), open: 40, usedRatio: 40 / 128, host: { allocated: 9_000_000, max: 9_223_372 } };
     hostFull.logs = conntrack.logs;
+    // The host's table alone says nothing about this service: its own ENFILE errors do.
+    expect(diagnose(hostFull).hypotheses.find((h) => h.id === 'host-fd-exhaustion')?.status).toBe('unknown');
+    hostFull.logs = { ...(conntrack.logs as NonNullable<Facts['logs']>), signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 4, poolTimeout: 0, acceptError: 0 } };
     expect(diagnose(hostFull).rootCause?.id).toBe('host-fd-exhaustion');
 
     const down: Facts = { probe: { url: 'u', attempts: [], counts: { refused: 5 }, symptom: 'refused' }, tcp: { port: 2133, byState: {}, closeWait: { total: 0, ownedByPid: null, notAccepted: 0 }, listener: null } };
@@ -178,5 +181,132 @@ describe('connreset diagnosis over fact sets', () => {
     const dl = diagnose(leak);
     expect(dl.chain).toEqual(['fd-leak', 'fd-exhaustion', 'reset']);
     expect(dl.rootCause?.summary).toMatch(/106× \/srv\/templates\/page\.html/);
+  });
+});
+
+describe('connreset diagnosis says only what it measured', () => {
+  const okProbe = (): NonNullable<Facts['probe']> => ({
+    url: 'http://10.0.0.35:2133/',
+    attempts: Array.from({ length: 5 }, () => ({ outcome: 'ok' as const, httpStatus: 200, connectMs: 0.3, totalMs: 4 })),
+    counts: { ok: 5 },
+    symptom: 'ok',
+  });
+
+  it('a healthy service whose host counted ListenOverflows elsewhere: no fault, and the counter is a host note', () => {
+    const f = writeUp({ ...goPool(), inUse: 1, idle: 1, waitCountDelta: 0 });
+    f.probe = okProbe();
+    f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 40, usedRatio: 40 / 128 };
+    f.tcp = { port: 2133, byState: { LISTEN: 1, ESTAB: 3 }, closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, listener: { queue: 0, backlog: 511 }, listenerSamples: { samples: 2, full: 0, maxQueue: 0 } };
+    f.kernel = { ...(f.kernel as NonNullable<Facts['kernel']>), delta: { listenOverflows: 230 } };
+    f.logs = { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 6, lateP50Ms: 5, trend: 'flat' } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('no-fault-found');
+    const backlog = d.hypotheses.find((h) => h.id === 'listen-backlog-overflow');
+    expect(backlog?.status).toBe('refuted');
+    expect(backlog?.evidence.join()).toMatch(/at its backlog \(511\) in 0 of 2 samples.*host-wide ListenOverflows \+230 .* another listener on the host/);
+  });
+
+  it('the host counter without this listener measured is unknown, never supported', () => {
+    const f = writeUp(null);
+    delete f.tcp;
+    f.kernel = { ...(f.kernel as NonNullable<Facts['kernel']>), delta: { listenOverflows: 99 } };
+    expect(diagnose(f).hypotheses.find((h) => h.id === 'listen-backlog-overflow')?.status).toBe('unknown');
+  });
+
+  it('descriptors that rise with connections are load, not a leak', () => {
+    const f = writeUp({ ...goPool(), inUse: 3, idle: 17, maxOpen: 20, waitCountDelta: 0 });
+    f.probe = okProbe();
+    f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 900, softLimit: 1024, usedRatio: 900 / 1024, byKind: { socket: 880, pipe: 8, anon_inode: 6, file: 6, other: 0 }, growthPerSec: 40, socketGrowthPerSec: 40, nonSocketGrowthPerSec: 0 };
+    f.tcp = { port: 2133, byState: { ESTAB: 870, LISTEN: 1 }, closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, listener: { queue: 0, backlog: 511 }, listenerSamples: { samples: 2, full: 0, maxQueue: 0 } };
+    f.logs = { files: [], signatures: { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 }, latency: { samples: 50, earlyP50Ms: 6, lateP50Ms: 7, trend: 'flat' } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('no-fault-found');
+    expect(d.ruledOut.find((r) => r.id === 'fd-leak')?.reason).toMatch(/growth is connections \(load\)/);
+  });
+
+  it('fd-leak evidence names the leaked pattern, not a log file open twice', () => {
+    const f = writeUp(null);
+    f.fds = {
+      ...(f.fds as NonNullable<Facts['fds']>),
+      open: 250,
+      softLimit: 256,
+      usedRatio: 250 / 256,
+      byKind: { socket: 10, pipe: 4, anon_inode: 2, file: 234, other: 0 },
+      topFiles: [{ path: '/var/log/orders.log', count: 2 }],
+      fileGroups: [
+        { pattern: '/srv/orders/spool/report-*.json', count: 231, distinct: 231 },
+        { pattern: '/var/log/orders.log', count: 2, distinct: 1 },
+      ],
+      nonSocketGrowthPerSec: 12,
+    };
+    f.tcp = { port: 2133, byState: { LISTEN: 1 }, closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, listener: { queue: 0, backlog: 511 }, listenerSamples: { samples: 2, full: 0, maxQueue: 0 } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('fd-leak');
+    expect(d.rootCause?.summary).toContain('231× /srv/orders/spool/report-*.json (231 files)');
+    expect(d.rootCause?.summary).not.toContain('orders.log');
+    expect(connreset.recommend(d, f).find((r) => r.kind === 'fix')?.text).toContain('231× /srv/orders/spool/report-*.json, 231 files');
+  });
+
+  it('ownership not measured: no link claims the handlers own the CLOSE_WAIT sockets', () => {
+    const f = writeUp(goPool());
+    f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 96, ownedByPid: null, notAccepted: 0 } };
+    delete f.fds;
+    const d = diagnose(f, allOk({ fds: 'failed' }));
+    const text = JSON.stringify(d);
+    expect(text).not.toMatch(/owned by the process's handlers/);
+    const link = d.links.find((l) => l.from === 'handler-blocked' && l.to === 'close-wait-pileup');
+    expect(link?.verified).toBe(false);
+    expect(link?.evidence).toMatch(/which process holds them was not measured/);
+    // the probe saw resets: no link may say no probe saw it
+    expect(text).not.toMatch(/no probe saw reset/);
+    const last = d.links.find((l) => l.to === 'reset');
+    if (last) expect(last.evidence).toMatch(/5 probes saw reset|not measured/);
+  });
+
+  it('a waiting request saturates a HikariCP or node-postgres pool even without an exported maximum', () => {
+    for (const format of ['hikaricp', 'node-postgres'] as const) {
+      const pool: PoolStats = { source: 'http://svc/metrics', format, maxOpen: null, open: 10, inUse: 10, idle: 0, waiting: 306, waitCount: null, waitDurationSec: null };
+      const d = diagnose(writeUp(pool));
+      expect(d.rootCause?.id).toBe('db-pool-saturation');
+      expect(d.rootCause?.summary).toContain('pool in use 10 (maximum not reported), 306 requests waiting');
+      expect(JSON.stringify(d)).not.toContain('unlimited');
+    }
+  });
+
+  it('"unlimited" only when the source says so (Go MaxOpenConnections 0)', () => {
+    const d = diagnose(writeUp({ ...goPool(), maxOpen: null, unlimited: true, inUse: 40, idle: 0, waitCountDelta: 0 }));
+    expect(d.hypotheses.find((h) => h.id === 'db-pool-saturation')?.evidence.join()).toContain('pool in use 40 (no maximum set)');
+    expect(d.hypotheses.find((h) => h.id === 'db-pool-saturation')?.status).toBe('refuted');
+  });
+
+  it('a pool measured in part is never said to have room', () => {
+    const pool: PoolStats = { source: 'http://svc/metrics', format: 'node-postgres', maxOpen: null, open: 10, inUse: 10, idle: 0, waiting: null, waitCount: null, waitDurationSec: null };
+    const d = diagnose(writeUp(pool));
+    expect(d.rootCause?.id).toBe('handler-blocked');
+    const text = JSON.stringify([d, connreset.recommend(d, writeUp(pool))]);
+    expect(text).not.toMatch(/not the cause|has room/);
+    expect(d.rootCause?.summary).toMatch(/only partly measured.*not measured: the pool's maximum \(not exported\), requests waiting for a connection/);
+  });
+
+  it('the pool summary states only the effects measured: no CLOSE_WAIT, descriptors far from the limit', () => {
+    const f = writeUp(goPool());
+    f.probe = { url: 'u', attempts: Array.from({ length: 5 }, () => ({ outcome: 'read-timeout' as const, connectMs: 0.3, totalMs: 2000 })), counts: { 'read-timeout': 5 }, symptom: 'read-timeout' };
+    f.fds = { ...(f.fds as NonNullable<Facts['fds']>), open: 76, softLimit: 4096, usedRatio: 76 / 4096 };
+    f.tcp = { ...(f.tcp as NonNullable<Facts['tcp']>), closeWait: { total: 0, ownedByPid: 0, notAccepted: 0 }, byState: { ESTAB: 40, LISTEN: 1 } };
+    const d = diagnose(f);
+    expect(d.rootCause?.id).toBe('db-pool-saturation');
+    expect(d.chain).toEqual(['db-pool-saturation', 'handler-blocked', 'read-timeout']);
+    expect(d.rootCause?.summary).not.toMatch(/CLOSE_WAIT|descriptors run out|descriptor limit/);
+  });
+
+  it('descriptors at the limit that keep the driver from connecting show as a link back to the pool', () => {
+    const f = writeUp(goPool());
+    f.logs = { files: [], signatures: { emfile: 14, dbConnectEmfile: 9, enfile: 0, poolTimeout: 0, acceptError: 5 }, latency: { samples: 50, earlyP50Ms: 900, lateP50Ms: 3200, trend: 'rising' } };
+    const d = diagnose(f);
+    expect(d.chain).toEqual(['db-pool-saturation', 'handler-blocked', 'close-wait-pileup', 'fd-exhaustion', 'reset']);
+    const back = d.links.find((l) => l.feedback);
+    expect(back).toMatchObject({ from: 'fd-exhaustion', to: 'db-pool-saturation', verified: true });
+    expect(back?.evidence).toContain('9 "too many open files" errors on connect');
+    expect(d.rootCause?.summary).toContain('The driver cannot open new database connections (9 "too many open files" errors)');
   });
 });

@@ -170,6 +170,7 @@ describe('tcp-states analyze', () => {
       byState: { LISTEN: 1, ESTAB: meta.clients - meta.clientsEnded, 'CLOSE-WAIT': meta.clientsEnded },
       closeWait: { total: meta.clientsEnded, ownedByPid: meta.clientsEnded, notAccepted: 0 },
       listener: { queue: 0, backlog: 511 },
+      listenerSamples: { samples: 1, full: 0, maxQueue: 0 },
     });
     expect(ids(findings)).toEqual(['close-wait:critical', 'accept-queue:info']);
     expect(findings[0]?.detail).toContain(`${meta.clientsEnded} held by PID ${meta.serverPid}`);
@@ -263,8 +264,9 @@ describe('kernel-counters analyze', () => {
     const { facts, findings } = kernelCountersStep.analyze(two(base, later, 2000), {});
     expect(facts.kernel?.delta).toEqual({ listenOverflows: 7, listenDrops: 0, tcpAbortOnClose: 0, tcpAbortOnData: 0, outRsts: 40, estabResets: 0 });
     expect(facts.kernel?.intervalMs).toBe(2000);
-    expect(ids(findings)).toEqual(['listen-overflows:critical', 'kernel-counters:info']);
-    expect(findings[0]?.title).toBe('ListenOverflows +7 over 2.0 s');
+    expect(ids(findings)).toEqual(['listen-overflows:warning', 'kernel-counters:info']);
+    expect(findings[0]?.title).toMatch(/^host-wide: /);
+    expect(findings[0]?.title).toBe('host-wide: ListenOverflows +7 over 2.0 s');
     expect(findings[1]?.detail).toContain('OutRsts +40');
   });
 
@@ -315,7 +317,7 @@ describe('logs analyze', () => {
       [files[2]!.path, 'error', 99, 1],
     ]);
     expect(logs.files[1]?.tail).toHaveLength(40);
-    expect(logs.signatures).toEqual({ emfile: 3, poolTimeout: 4, acceptError: 2 });
+    expect(logs.signatures).toEqual({ emfile: 3, dbConnectEmfile: 0, enfile: 0, poolTimeout: 4, acceptError: 2 });
     expect(logs.latency.trend).toBe('rising');
     expect(logs.latency.samples).toBe(40); // the access log only, not app.log's durations
     expect(JSON.stringify(logs)).not.toContain('S3cr3tPass');

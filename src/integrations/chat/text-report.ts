@@ -102,7 +102,7 @@ export function renderDiagnosis(report: Report, style: Style = PLAIN): string[] 
   }
   if (d.chain.length) {
     lines.push('', `  ${style.bold('Chain')}  ${renderChain(r)}`);
-    for (const l of d.links) lines.push(style.dim(`    ${l.verified ? '✔' : '?'} ${l.from} → ${l.to}: ${l.evidence}`));
+    for (const l of d.links) lines.push(style.dim(`    ${l.verified ? '✔' : '?'} ${l.from} → ${l.to}${l.feedback ? ' (feeds back)' : ''}: ${l.evidence}`));
   }
   if (d.ruledOut.length) {
     lines.push('', `  ${style.bold('Ruled out')}`);

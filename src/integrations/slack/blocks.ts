@@ -424,7 +424,7 @@ function renderDiagnosis(m: Extract<OutMessage, { kind: 'diagnosis' }>): { text:
   const chain = Array.isArray(d.chain) ? d.chain : [];
   if (chain.length) {
     const links = (Array.isArray(d.links) ? d.links : []).map(
-      (l) => `${l.verified ? '✅' : '❔'} ${code(l.from, 80)} → ${code(l.to, 80)}: ${md(l.evidence, 500)}`,
+      (l) => `${l.verified ? '✅' : '❔'} ${code(l.from, 80)} → ${code(l.to, 80)}${l.feedback ? ' _(feeds back)_' : ''}: ${md(l.evidence, 500)}`,
     );
     c.lines(`*Chain:* ${chainText(r)}`, links);
   }

@@ -19,6 +19,16 @@ const EMFILE_RE = /too many open files|EMFILE/i;
  */
 const POOL_TIMEOUT_RE =
   /(pool|connection).{0,40}(time ?out|timed out|timeout)|ConnectionTimeout|waiting for (a |an idle )?connection|acquir\w*.{0,20}timeout|timeout.{0,20}acquir|timeout exceeded when trying to connect/i;
+/** The host's file table is full (ENFILE): `too many open files in system`, `file table overflow`. */
+const ENFILE_RE = /too many open files in system|ENFILE|file table overflow/i;
+/**
+ * A DB driver failing to open a connection because the process is out of descriptors: lib/pq
+ * `dial tcp 127.0.0.1:5432: socket: too many open files`, node-postgres `connect EMFILE
+ * 127.0.0.1:5432`, JDBC/HikariCP `SocketException: Too many open files` inside a connection attempt:
+ * a too-many-open-files line that names a database, driver, pool, query or a database port.
+ * Lines that are about accept() are not counted here.
+ */
+const DB_CONNECT_RE = /\b(?:hikari\w*|jdbc|postgres(?:ql)?|psycopg2?|sqlalchemy|pgx?|pq|mysql|database|db|sql|query|pool)\b|:(?:5432|6432|3306)\b/i;
 /** Go net/http `http: Accept error: ...`, `accept error`, `accept failed`. */
 const ACCEPT_ERROR_RE = /accept (error|failed)|Accept error/i;
 
@@ -78,18 +88,23 @@ export function durationFromLine(line: string): number | null {
 }
 
 export function scanLogLines(lines: string[]): {
-  signatures: { emfile: number; poolTimeout: number; acceptError: number };
+  signatures: { emfile: number; dbConnectEmfile: number; enfile: number; poolTimeout: number; acceptError: number };
   durationsMs: number[];
 } {
-  const signatures = { emfile: 0, poolTimeout: 0, acceptError: 0 };
+  const signatures = { emfile: 0, dbConnectEmfile: 0, enfile: 0, poolTimeout: 0, acceptError: 0 };
   const durationsMs: number[] = [];
   if (!Array.isArray(lines)) return { signatures, durationsMs };
   for (const raw of lines) {
     if (typeof raw !== 'string' || raw.length === 0) continue;
     const line = raw.length > MAX_LINE ? raw.slice(0, MAX_LINE) : raw;
-    if (EMFILE_RE.test(line)) signatures.emfile++;
+    const accept = ACCEPT_ERROR_RE.test(line);
+    if (EMFILE_RE.test(line)) {
+      signatures.emfile++;
+      if (!accept && DB_CONNECT_RE.test(line)) signatures.dbConnectEmfile++;
+    }
+    if (ENFILE_RE.test(line)) signatures.enfile++;
     if (POOL_TIMEOUT_RE.test(line)) signatures.poolTimeout++;
-    if (ACCEPT_ERROR_RE.test(line)) signatures.acceptError++;
+    if (accept) signatures.acceptError++;
     const d = durationFromLine(line);
     if (d !== null) durationsMs.push(d);
   }

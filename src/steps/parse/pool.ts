@@ -87,7 +87,10 @@ export function poolFromPrometheus(samples: PromSample[], source: string): PoolS
   }
   const cands: PoolStats[] = [];
   for (const p of groups.values()) {
-    if (p.format === 'go_sql' && p.maxOpen === 0) p.maxOpen = null;
+    if (p.format === 'go_sql' && p.maxOpen === 0) {
+      p.maxOpen = null;
+      p.unlimited = true;
+    }
     if (p.format === 'node-postgres' && p.inUse === null && p.open !== null && p.idle !== null) {
       p.inUse = Math.max(0, p.open - p.idle);
     }
@@ -138,20 +141,53 @@ function num(v: unknown): number | null {
   return null;
 }
 
-/** DBStats object (exported field names) → PoolStats; null unless MaxOpenConnections and InUse are numbers. */
+/** DBStats-like field names, normalized (lower case, letters and digits only), → what they fill. */
+const DBSTATS_KEYS: Record<string, 'maxOpen' | 'open' | 'inUse' | 'idle' | 'waitCount' | 'waitNs' | 'waitMs' | 'waitSec'> = {
+  maxopenconnections: 'maxOpen',
+  maxopen: 'maxOpen',
+  maxopenconns: 'maxOpen',
+  openconnections: 'open',
+  open: 'open',
+  openconns: 'open',
+  inuse: 'inUse',
+  inuseconnections: 'inUse',
+  idle: 'idle',
+  idleconnections: 'idle',
+  waitcount: 'waitCount',
+  waitduration: 'waitNs',
+  waitdurationns: 'waitNs',
+  waitdurationms: 'waitMs',
+  waitdurationseconds: 'waitSec',
+  waitdurationsec: 'waitSec',
+};
+
+/**
+ * An object with Go `sql.DBStats` fields under any common spelling (`MaxOpenConnections`,
+ * `max_open_connections`, `maxOpen`, ...) → PoolStats; null unless the maximum and in-use are numbers.
+ * A maximum of 0 is Go's "no limit". WaitDuration: nanoseconds (encoding/json of a time.Duration), a
+ * Go duration string (`%v`, logfmt), or milliseconds/seconds when the key says so.
+ */
 function fromDbStats(o: Record<string, unknown>, source: string): PoolStats | null {
-  const max = num(o['MaxOpenConnections']);
-  const inUse = num(o['InUse']);
+  const v: Partial<Record<(typeof DBSTATS_KEYS)[string], unknown>> = {};
+  for (const [k, val] of Object.entries(o)) {
+    const field = DBSTATS_KEYS[k.toLowerCase().replace(/[^a-z0-9]/g, '')];
+    if (field && v[field] === undefined) v[field] = val;
+  }
+  const max = num(v.maxOpen);
+  const inUse = num(v.inUse);
   if (max === null || inUse === null) return null;
   const p = blank(source, 'expvar');
   p.maxOpen = max === 0 ? null : max;
+  if (max === 0) p.unlimited = true;
   p.inUse = inUse;
-  p.open = num(o['OpenConnections']);
-  p.idle = num(o['Idle']);
-  p.waitCount = num(o['WaitCount']);
-  const wd = o['WaitDuration'];
+  p.open = num(v.open);
+  p.idle = num(v.idle);
+  p.waitCount = num(v.waitCount);
+  const wd = v.waitNs;
   if (typeof wd === 'number' && Number.isFinite(wd)) p.waitDurationSec = wd / 1e9;
   else if (typeof wd === 'string') p.waitDurationSec = /^\d+$/.test(wd) ? Number(wd) / 1e9 : parseGoDuration(wd);
+  else if (num(v.waitMs) !== null) p.waitDurationSec = (num(v.waitMs) as number) / 1000;
+  else if (num(v.waitSec) !== null) p.waitDurationSec = num(v.waitSec);
   return p;
 }
 
@@ -161,6 +197,10 @@ function fromDbStats(o: Record<string, unknown>, source: string): PoolStats | nu
  * encoding/json writes a time.Duration) or a Go duration string.
  */
 export function poolFromExpvar(json: unknown, source: string): PoolStats | null {
+  return pickMostSaturated(findDbStats(json, source));
+}
+
+function findDbStats(json: unknown, source: string): PoolStats[] {
   const found: PoolStats[] = [];
   let visited = 0;
   const walk = (v: unknown, depth: number): void => {
@@ -178,9 +218,9 @@ export function poolFromExpvar(json: unknown, source: string): PoolStats | null 
   try {
     walk(json, 0);
   } catch {
-    return null; // e.g. a throwing getter on an exotic object
+    return []; // e.g. a throwing getter on an exotic object
   }
-  return pickMostSaturated(found);
+  return found;
 }
 
 /** Finds the balanced `{...}` starting at `start` (string-aware). */
@@ -204,35 +244,155 @@ function balancedObject(s: string, start: number): string | null {
   return null;
 }
 
-/**
- * A log line with `dbstats ` followed by a DBStats JSON object
- * (`... dbstats {"MaxOpenConnections":2,"InUse":2,...}`), or Go's `%+v` form
- * (`dbstats {MaxOpenConnections:2 OpenConnections:2 InUse:2 ... WaitDuration:1m21.234s ...}`).
- * Format 'expvar' (same field names); `source` tells where the line came from.
- */
-export function poolFromLogLine(line: string, source: string): PoolStats | null {
-  if (typeof line !== 'string') return null;
-  const at = line.search(/dbstats[:=]?\s+\{/i);
-  if (at < 0) return null;
-  const brace = line.indexOf('{', at);
-  const obj = balancedObject(line, brace);
-  if (obj === null) return null;
-  try {
-    const parsed: unknown = JSON.parse(obj);
-    if (isRecord(parsed)) return fromDbStats(parsed, source);
-  } catch {
-    // not JSON; try Go's %+v struct form below
-  }
-  const fields: Record<string, unknown> = {};
-  const re = /([A-Za-z]+):(\S+?)(?=[\s}])/g;
+/** Go's DBStats field order, as `%v` prints the struct (Go ≥ 1.15: 9 fields; 1.11–1.14: 8, without MaxIdleTimeClosed). */
+const DBSTATS_ORDER = ['MaxOpenConnections', 'OpenConnections', 'InUse', 'Idle', 'WaitCount', 'WaitDuration'];
+
+/** `key=value` pairs of a logfmt line (values quoted or bare). */
+function logfmtPairs(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /([A-Za-z_][\w.-]{0,63})=("(?:[^"\\]|\\.){0,1000}"|[^\s"]{0,1000})/g;
   let m: RegExpExecArray | null;
   let guard = 0;
-  while ((m = re.exec(obj)) !== null && guard++ < 100) {
-    const key = m[1] ?? '';
-    const val = m[2] ?? '';
-    fields[key] = /^-?\d+$/.test(val) ? Number(val) : val;
+  while ((m = re.exec(line)) !== null && guard++ < 200) {
+    const raw = m[2] ?? '';
+    out[m[1] ?? ''] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\"/g, '"') : raw;
   }
-  return fromDbStats(fields, source);
+  return out;
+}
+
+const HIKARI_STATS_RE = /Pool stats \(total=(\d+), active=(\d+), idle=(\d+), waiting=(\d+)\)/;
+const SQLALCHEMY_RE = /Pool size: (\d+)\s+Connections in pool: (\d+)\s+Current Overflow: (-?\d+)\s+Current Checked out connections: (\d+)/;
+
+/**
+ * Pool statistics in one log line, as services print them:
+ * - Go `sql.DBStats`: `%+v` (`db stats: {MaxOpenConnections:2 OpenConnections:2 InUse:2 ...}`), `%v`
+ *   (`db stats: {2 2 2 0 12 2.3s 0 0 0}`, after a word naming db/sql/pool stats), JSON (the struct as
+ *   encoding/json writes it, or snake_case fields), logfmt (`max_open_connections=2 in_use=2 ...`);
+ * - HikariCP's DEBUG housekeeping line `HikariPool-1 - Pool stats (total=2, active=2, idle=0, waiting=38)`;
+ * - SQLAlchemy's `QueuePool.status()`: `Pool size: 5  Connections in pool: 0 Current Overflow: 2
+ *   Current Checked out connections: 7` (its maximum, pool_size + max_overflow, is not printed).
+ * `source` tells where the line came from.
+ */
+export function poolFromLogLine(line: string, source: string): PoolStats | null {
+  if (typeof line !== 'string' || line.length === 0) return null;
+  const text = line.length > 65_536 ? line.slice(0, 65_536) : line;
+  const hikari = HIKARI_STATS_RE.exec(text);
+  if (hikari) {
+    const p = blank(source, 'hikaricp');
+    p.open = Number(hikari[1]);
+    p.inUse = Number(hikari[2]);
+    p.idle = Number(hikari[3]);
+    p.waiting = Number(hikari[4]);
+    return p;
+  }
+  const sa = SQLALCHEMY_RE.exec(text);
+  if (sa) {
+    const p = blank(source, 'sqlalchemy');
+    p.idle = Number(sa[2]);
+    p.inUse = Number(sa[4]);
+    p.open = p.inUse + p.idle;
+    return p;
+  }
+  const brace = text.indexOf('{');
+  if (brace >= 0 && text.trimStart().startsWith('{')) {
+    try {
+      const found = findDbStats(JSON.parse(text) as unknown, source);
+      if (found[0]) return found[0];
+    } catch {
+      // not a JSON line; try the other forms
+    }
+  }
+  // `%+v` / `%v` of the struct, or JSON embedded after a prefix
+  const at = text.search(/\{\s*"?MaxOpenConnections"?\s*:|(?:db|sql|pool)[ _.-]?stats?[^{]{0,8}\{/i);
+  if (at >= 0) {
+    const obj = balancedObject(text, text.indexOf('{', at));
+    if (obj !== null) {
+      try {
+        const found = findDbStats(JSON.parse(obj) as unknown, source);
+        if (found[0]) return found[0];
+      } catch {
+        // not JSON
+      }
+      const inner = obj.slice(1, -1).trim();
+      if (/^[A-Za-z]+:/.test(inner)) {
+        const fields: Record<string, unknown> = {};
+        for (const m of inner.matchAll(/([A-Za-z]+):(\S+)/g)) fields[m[1] ?? ''] = /^-?\d+$/.test(m[2] ?? '') ? Number(m[2]) : m[2];
+        const p = fromDbStats(fields, source);
+        if (p) return p;
+      } else {
+        const tokens = inner.split(/\s+/);
+        if ((tokens.length === 9 || tokens.length === 8) && tokens.every((x, i) => (i === 5 ? parseGoDuration(x) !== null : /^\d+$/.test(x)))) {
+          return fromDbStats(Object.fromEntries(DBSTATS_ORDER.map((k, i) => [k, i === 5 ? tokens[i] : Number(tokens[i])])), source);
+        }
+      }
+    }
+  }
+  if (text.includes('=')) {
+    const p = fromDbStats(logfmtPairs(text), source);
+    if (p) return p;
+  }
+  return null;
+}
+
+const ISO_TIME_RE = /(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d(?:[.,]\d{1,9})?)(Z|[+-]\d\d:?\d\d)?/;
+const GO_LOG_TIME_RE = /^(\d{4})\/(\d\d)\/(\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,9})?)/;
+const EPOCH_TS_RE = /"(?:ts|time|timestamp)"\s*:\s*(\d{10}(?:\.\d{1,9})?)(?!\d)/;
+
+/**
+ * When a log line was written, in ms since the epoch, or null: ISO 8601 (with `T` or a space, comma or
+ * dot fractions), Go's standard `log` prefix (`2006/01/02 15:04:05[.000000]`), or a JSON `ts` in epoch
+ * seconds (zap). A time without a zone is read as UTC: only differences between lines of one file are used.
+ */
+export function logLineTime(line: string): number | null {
+  if (typeof line !== 'string') return null;
+  const head = line.slice(0, 400);
+  const go = GO_LOG_TIME_RE.exec(head);
+  if (go) {
+    const t = Date.parse(`${go[1]}-${go[2]}-${go[3]}T${(go[4] ?? '').slice(0, 12)}Z`);
+    return Number.isFinite(t) ? t : null;
+  }
+  const epoch = EPOCH_TS_RE.exec(head);
+  if (epoch) return Math.round(Number(epoch[1]) * 1000);
+  const iso = ISO_TIME_RE.exec(head);
+  if (iso) {
+    const zone = iso[3] ? (iso[3] === 'Z' ? 'Z' : iso[3].replace(/^([+-]\d\d)(\d\d)$/, '$1:$2')) : 'Z';
+    const t = Date.parse(`${iso[1]}T${(iso[2] ?? '').replace(',', '.').slice(0, 12)}${zone}`);
+    return Number.isFinite(t) ? t : null;
+  }
+  return null;
+}
+
+/**
+ * pgbouncer's `SHOW POOLS` as psql prints it, aligned or unaligned (`-A`), with its header line:
+ * the pool with the most waiting clients → inUse = sv_active, idle = sv_idle + sv_used,
+ * waiting = cl_waiting, open = sv_active + sv_idle + sv_used + sv_tested + sv_login; the pool size
+ * is not in SHOW POOLS (maxOpen null). Columns are found by name, so versions that add columns parse.
+ */
+export function poolFromPgbouncer(text: string, source: string): PoolStats | null {
+  if (typeof text !== 'string') return null;
+  const rows = text
+    .slice(0, 1_000_000)
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.includes('|') && !/^[-+]+$/.test(l.trim()));
+  const headerAt = rows.findIndex((r) => /\bcl_waiting\b/.test(r) && /\bsv_active\b/.test(r));
+  if (headerAt < 0) return null;
+  const cols = (rows[headerAt] ?? '').split('|').map((c) => c.trim());
+  const col = (name: string) => cols.indexOf(name);
+  const best: PoolStats[] = [];
+  for (const row of rows.slice(headerAt + 1)) {
+    const cells = row.split('|').map((c) => c.trim());
+    if (cells.length !== cols.length || cells[col('database')] === 'pgbouncer') continue;
+    const n = (name: string) => (col(name) >= 0 && /^\d{1,9}$/.test(cells[col(name)] ?? '') ? Number(cells[col(name)]) : 0);
+    const p = blank(source, 'pgbouncer');
+    p.inUse = n('sv_active');
+    p.idle = n('sv_idle') + n('sv_used');
+    p.waiting = n('cl_waiting');
+    p.open = p.inUse + p.idle + n('sv_tested') + n('sv_login');
+    best.push(p);
+  }
+  best.sort((a, b) => (b.waiting ?? 0) - (a.waiting ?? 0) || (b.inUse ?? 0) - (a.inUse ?? 0));
+  return best[0] ?? null;
 }
 
 /**

@@ -53,6 +53,8 @@ export interface FdListing {
   count: number;
   byKind: FdKindCounts;
   topFiles: { path: string; count: number }[];
+  /** Open files by directory and name pattern (see `groupFiles`), at most 10. */
+  fileGroups: { pattern: string; count: number; distinct: number }[];
   socketInodes: number[];
   filePaths: string[];
 }
@@ -97,7 +99,33 @@ export function parseFdListing(text: string): FdListing {
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .slice(0, 10)
     .map(([path, c]) => ({ path, count: c }));
-  return { count, byKind, topFiles, socketInodes, filePaths: [...files.keys()] };
+  const fileGroups = groupFiles([...files.entries()].map(([path, c]) => ({ path, count: c }))).slice(0, 10);
+  return { count, byKind, topFiles, fileGroups, socketInodes, filePaths: [...files.keys()] };
+}
+
+const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const HEX_RE = /(?<![A-Za-z])[0-9a-f]{8,}(?![A-Za-z])/gi;
+const DIGITS_RE = /\d+/g;
+
+/** A file path's pattern: its directory kept, UUIDs, hex runs of 8+ and digit runs in the name collapsed to `*`. */
+export function filePattern(path: string): string {
+  const slash = path.lastIndexOf('/');
+  const dir = path.slice(0, slash + 1).replace(UUID_RE, '*').replace(HEX_RE, '*').replace(/(?<=\/)\d+(?=\/)/g, '*');
+  const name = path.slice(slash + 1).replace(UUID_RE, '*').replace(HEX_RE, '*').replace(DIGITS_RE, '*').replace(/\*+/g, '*');
+  return dir + name;
+}
+
+/** Open files by pattern: descriptors and distinct paths per pattern, most descriptors first. */
+export function groupFiles(files: readonly { path: string; count: number }[]): { pattern: string; count: number; distinct: number }[] {
+  const groups = new Map<string, { pattern: string; count: number; distinct: number }>();
+  for (const f of files) {
+    const pattern = filePattern(f.path);
+    const g = groups.get(pattern) ?? { pattern, count: 0, distinct: 0 };
+    g.count += f.count;
+    g.distinct += 1;
+    groups.set(pattern, g);
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count || (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0));
 }
 
 /** `/proc/sys/fs/file-nr`: `allocated unused max`. */
