@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadSettings, parseConfigText, type Env, type Settings } from './config.js';
 import { InputError, TriageError } from './core/errors.js';
@@ -6,6 +7,7 @@ import { parseTarget, printable, terminalSafe } from './core/target.js';
 import type { Report } from './engine/report.js';
 import { ANSI, PLAIN, ProgressView, renderReport } from './integrations/chat/text-report.js';
 import { isScenarioId, SCENARIO_IDS } from './lab/scenarios.js';
+import { STACK_SCENARIO_IDS } from './lab/stacks/scenarios.js';
 import { getRunbook, RUNBOOKS } from './runbooks/index.js';
 import { actionFor, describeAction, type ActionKind } from './engine/actions.js';
 import { executorFor, investigate, resolveTarget } from './engine/investigate.js';
@@ -296,13 +298,13 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
 
   program
     .command('eval')
-    .description('run every lab scenario on a fresh lab, investigate it, and print what was diagnosed against what was expected')
-    .addOption(new Option('--scenario <id...>', 'only these scenarios').choices(SCENARIO_IDS))
+    .description('run every lab and real-stack scenario (Go, Java, Node services against PostgreSQL) on a fresh lab, investigate it, and print what was diagnosed against what was expected, with any claim no fact backs')
+    .addOption(new Option('--scenario <id...>', 'only these scenarios (lab and real-stack)').choices([...SCENARIO_IDS, ...STACK_SCENARIO_IDS]))
     .option('--json', 'print the rows as JSON', false)
     .action(async (o: { scenario?: string[]; json: boolean }) => {
       const { renderEvalTable, runEval } = await import('./lab/eval.js');
       const rows = await runEval({
-        scenarios: (o.scenario ?? SCENARIO_IDS).filter(isScenarioId),
+        scenarios: o.scenario ?? [...SCENARIO_IDS, ...STACK_SCENARIO_IDS],
         settings: settingsFor(undefined),
         signal,
         out: (line) => io.err(`${line}\n`),
@@ -317,6 +319,8 @@ export function buildProgram(io: Io, signal: AbortSignal): Command {
 /** Runs the CLI; returns the exit code. Every error becomes one line on stderr. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const controller = new AbortController();
+  // one listener per step, probe and fetch of a long `eval` run; they are removed as each finishes
+  setMaxListeners(100, controller.signal);
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);

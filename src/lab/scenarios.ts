@@ -132,7 +132,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
 };
 
 /** The chain the bot must state when it observed `symptom`: the scenario's chain, ending at the symptom. */
-export function expectedChain(sc: Scenario, symptom: string): string[] {
+export function expectedChain(sc: { expected: { chain: readonly string[] } }, symptom: string): string[] {
   return symptom === 'ok' ? [] : [...sc.expected.chain, symptom];
 }
 

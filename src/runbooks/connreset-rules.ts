@@ -396,8 +396,8 @@ const backlog: Rule = {
     }
     if (own) return { status: 'refuted', evidence: [`${own.text}${host && (overflows ?? 0) > 0 ? `; the ${host} come from another listener on the host` : host ? `; ${host}` : ''}`] };
     if ((overflows ?? 0) > 0) return { status: 'unknown', evidence: [`${host}: the host's counter, not this port's`], missing: ["this listener's accept queue (tcp-states)"] };
-    if (overflows === undefined) return { status: 'unknown', evidence: [], missing: ['listener queue and ListenOverflows (tcp-states, kernel-counters)'] };
-    return { status: 'refuted', evidence: [`ListenOverflows unchanged over ${secs(f.kernel?.intervalMs)}`] };
+    if (overflows === undefined) return { status: 'unknown', evidence: [], missing: ["this listener's accept queue and the host-wide ListenOverflows (tcp-states, kernel-counters)"] };
+    return { status: 'refuted', evidence: [`host-wide ListenOverflows unchanged over ${secs(f.kernel?.intervalMs)}`] };
   },
   edge(to, f) {
     const { seen, why } = probeSaw(f, to);
