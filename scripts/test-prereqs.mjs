@@ -32,6 +32,15 @@ const REQUIRED = {
   '/usr/bin/redis-server': 'redis-server',
   '/usr/bin/sudo': 'sudo',
   '/usr/sbin/visudo': 'sudo',
+  // The real-stack lab (src/lab/stacks/): Go, Java and Node services against PostgreSQL.
+  '/usr/lib/postgresql/*/bin/initdb': 'postgresql',
+  '/usr/bin/go': 'golang-go',
+  '/usr/share/gocode/src/github.com/lib/pq': 'golang-github-lib-pq-dev',
+  '/usr/share/gocode/src/github.com/prometheus/client_golang/prometheus/collectors': 'golang-github-prometheus-client-golang-dev',
+  '/usr/bin/javac': 'openjdk-17-jdk-headless',
+  '/usr/share/java/HikariCP.jar': 'libhikaricp-java',
+  '/usr/share/java/postgresql.jar': 'libpostgresql-jdbc-java',
+  '/usr/share/java/slf4j-simple.jar': 'libslf4j-java',
 };
 
 // The dedicated SSH user the integration tests log in as (clean home, fast shell start).
@@ -46,6 +55,16 @@ function log(msg) {
 }
 
 function binaryPresent(path) {
+  // `/usr/lib/postgresql/*/bin/initdb`: any version's
+  const star = path.indexOf('/*/');
+  if (star >= 0) {
+    const dir = path.slice(0, star);
+    try {
+      return readdirSync(dir).some((v) => existsSync(`${dir}/${v}/${path.slice(star + 3)}`));
+    } catch {
+      return false;
+    }
+  }
   if (existsSync(path)) return true;
   const m = /^\/usr\/(s?bin)\/(.+)$/.exec(path);
   return m !== null && existsSync(`/${m[1]}/${m[2]}`);

@@ -146,6 +146,13 @@ export function diagnose<T>(
   // A step skipped because nothing is configured for it (no Prometheus server) is no caveat.
   for (const s of steps) if (s.status === 'failed' || (s.status === 'skipped' && !/not configured/.test(s.error ?? ''))) caveats.push(`${s.id} ${s.status}: ${s.error ?? 'no reason given'}`);
 
+  // Every probe was answered: a supported hypothesis whose chain reaches no observed failure is a
+  // finding, not the cause of anything this run saw.
+  if (root && symptom !== undefined && !FAILING.has(symptom) && supported.has(fallback.noFault) && chain[chain.length - 1] !== symptom) {
+    caveats.push(`${root.id} is supported (${verdicts.get(root.id)?.evidence.join('; ') ?? ''}), but every probe was answered: nothing this run saw is its effect`);
+    root = undefined;
+    chain = [];
+  }
   if (!root) {
     if (symptom !== undefined && !FAILING.has(symptom) && supported.has(fallback.noFault)) {
       const rule = byId.get(fallback.noFault);

@@ -35,11 +35,21 @@ interface Started {
 }
 
 /** `triage eval`: every scenario on a fresh lab, investigated locally, checked against what it should conclude. */
-export async function runEval(opts: { scenarios: readonly string[]; settings: Settings; signal: AbortSignal; out: (line: string) => void }): Promise<EvalRow[]> {
+export async function runEval(opts: {
+  scenarios: readonly string[];
+  settings: Settings;
+  signal: AbortSignal;
+  out: (line: string) => void;
+  /** A running cluster for the real-stack scenarios (left running); by default one is started and stopped. */
+  pg?: PostgresCluster;
+  /** Each report as it is made. */
+  onReport?: (scenario: string, report: Report) => void;
+}): Promise<EvalRow[]> {
   const rows: EvalRow[] = [];
   const investigation = { ...opts.settings.config.investigation, probePath: '/xx/checkalive', probeAttempts: Math.max(10, opts.settings.config.investigation.probeAttempts) };
   const settings: Settings = { ...opts.settings, config: { ...opts.settings.config, investigation } };
-  let pg: PostgresCluster | null = null;
+  let pg: PostgresCluster | null = opts.pg ?? null;
+  const ownPg = opts.pg === undefined;
   const start = async (id: string, port: number): Promise<Started> => {
     if (isScenarioId(id)) {
       const sc = getScenario(id);
@@ -74,6 +84,7 @@ export async function runEval(opts: { scenarios: readonly string[]; settings: Se
         const report: Report = await investigate({ runbook: connreset, target: { host: '127.0.0.1', port }, settings, local: true, signal: opts.signal });
         const d = report.diagnosis;
         const symptom = report.symptom.kind ?? '-';
+        opts.onReport?.(id, report);
         const claimProblems = checkClaims(report, Object.values(DEFAULT_THRESHOLDS));
         const row: EvalRow = {
           scenario: id,
@@ -100,7 +111,7 @@ export async function runEval(opts: { scenarios: readonly string[]; settings: Se
       }
     }
   } finally {
-    await (pg as PostgresCluster | null)?.stop();
+    if (ownPg) await (pg as PostgresCluster | null)?.stop();
   }
   return rows;
 }

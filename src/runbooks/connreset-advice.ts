@@ -79,7 +79,7 @@ export function recommend(d: DiagnosisResult, f: Facts): Recommendation[] {
       const l = f.tcp?.listener;
       out.push({ kind: 'stop-loss', text: 'Take the instance out of traffic or add capacity; a restart helps only if accepting is stuck.' });
       out.push({ kind: 'fix', text: `Find why the process accepts slowly (a blocked accept loop, CPU starvation); raise the backlog${l ? ` (now ${l.backlog})` : ''} and net.core.somaxconn only as headroom.` });
-      monitoring('Alert on TcpExt ListenOverflows / ListenDrops rates and the listener accept queue.');
+      monitoring("Alert on the listener's accept queue against its backlog (ss -ltn: Recv-Q / Send-Q), with the host-wide TcpExt ListenOverflows / ListenDrops rates beside it.");
       break;
     }
     case 'process-down':

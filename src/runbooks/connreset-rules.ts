@@ -24,6 +24,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = ThresholdsSchema.parse({});
 type Rule = HypothesisRule<Thresholds>;
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
+const ms = (x: number | null) => (x === null ? 'unknown' : String(Math.round(x)));
 const secs = (ms: number | undefined) => (ms !== undefined ? `${(ms / 1000).toFixed(1)} s` : 'the interval');
 
 /** The pool as measured: which of its numbers this run has, and what they say. */
@@ -45,7 +46,10 @@ export function poolState(f: Facts): PoolState | null {
   if (!s) return null;
   const waitingNow = s.waiting !== null && s.waiting > 0;
   const waitsBetween = s.waitCountDelta !== undefined && s.waitCountDelta > 0;
-  const queuedMeasured = s.waiting !== null || s.waitCountDelta !== undefined;
+  // These pools only queue a request when every connection is taken (Go's database/sql when open
+  // connections reach MaxOpenConnections): in-use below a known maximum means nobody waits now.
+  const belowKnownMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen && s.format !== 'sqlalchemy' && s.format !== 'pg_stat_activity';
+  const queuedMeasured = s.waiting !== null || s.waitCountDelta !== undefined || belowKnownMax;
   const queued = waitingNow || waitsBetween;
   const atMax = s.maxOpen !== null && s.maxOpen > 0 && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
   // HikariCP, node-postgres and pgbouncer queue a request only when every connection is taken;
@@ -192,8 +196,8 @@ const dbPool: Rule = {
     }
     if (to !== 'handler-blocked') return { verified: false, evidence: 'no measured fact links them' };
     if (!waits) return { verified: false, evidence: 'no request was measured waiting for a connection' };
-    if (lat && lat.lateP50Ms !== null && (lat.lateP50Ms >= t.slowRequestMs || lat.trend === 'rising')) {
-      return { verified: true, evidence: `requests queue for a connection (${waits}) while request time grows to ${lat.lateP50Ms} ms` };
+    if (lat && lat.lateP50Ms !== null && lat.lateP50Ms >= t.slowRequestMs) {
+      return { verified: true, evidence: `requests queue for a connection (${waits}) while request time grows to ${ms(lat.lateP50Ms)} ms` };
     }
     const owned = f.tcp?.closeWait.ownedByPid ?? null;
     if (owned !== null && owned >= t.closeWaitPileup) {
@@ -227,8 +231,8 @@ const handlerBlocked: Rule = {
     const held = closeWaitHeld(f);
     if (held !== null && held >= t.closeWaitPileup) ev.push(`${closeWaitText(f)}: clients hung up, handlers did not finish`);
     const lat = f.logs?.latency;
-    if (lat && lat.lateP50Ms !== null && lat.lateP50Ms >= t.slowRequestMs) ev.push(`access-log p50 ${lat.earlyP50Ms} → ${lat.lateP50Ms} ms`);
-    else if (lat?.trend === 'rising') ev.push(`latency rising: p50 ${lat.earlyP50Ms} → ${lat.lateP50Ms} ms`);
+    // Requests that became slow, not a rise from 14 to 69 ms on a busy machine.
+    if (lat && lat.lateP50Ms !== null && lat.lateP50Ms >= t.slowRequestMs) ev.push(`access-log p50 ${ms(lat.earlyP50Ms)} → ${ms(lat.lateP50Ms)} ms`);
     const rt = f.probe?.counts['read-timeout'] ?? 0;
     if (rt > 0) ev.push(`${rt} probes connected but got no answer`);
     const waiting = f.pool?.stats?.waiting ?? 0;
@@ -257,6 +261,8 @@ const handlerBlocked: Rule = {
     if (p?.room) why = `The DB pool is not the cause (${poolText(f)}: it has room). Look at what the handlers wait on: downstream calls and their time-outs, locks, a thread or goroutine dump.`;
     else if (p) why = `What blocks them is not measured: the DB pool is only partly measured (${poolText(f)}; not measured: ${p.unmeasured.join(', ') || 'whether requests wait'}). Check the pool's in-use against its maximum and its waiters, downstream latency, and a thread or goroutine dump.`;
     else why = `What blocks them is not measured: no pool statistics were found (${f.pool?.tried.map((x) => x.source).join(', ') || 'db-stats did not run'}). Check the DB pool (in use vs max, waiters), downstream latency, and a thread or goroutine dump.`;
+    const silent = f.pool?.silentEndpoints ?? [];
+    if (silent.length) why += ` ${silent.join(', ')} did not answer in time: an endpoint served by the same blocked workers goes silent during the incident, so read the pool from its logs or a Prometheus server's history.`;
     return `${joinFacts('Request handlers are blocked', fdText(f), symptomText(f))}. ${why}`;
   },
 };

@@ -25,7 +25,7 @@ export const connreset = defineRunbook({
     return {
       ...ctx,
       pid: facts.process?.pid,
-      httpTimeoutMs: Math.min(ctx.probeTimeoutMs, 1500),
+      httpTimeoutMs: ctx.probeTimeoutMs,
       logLines: (facts.logs?.files ?? []).map((f) => ({ path: f.path, lines: f.tail })),
     };
   },

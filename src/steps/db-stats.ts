@@ -77,7 +77,7 @@ export function promApiSamples(body: string): PromSample[] {
   });
 }
 
-const IN_USE = ['go_sql_in_use_connections', 'hikaricp_connections_active', 'hikaricp_active_connections'];
+const IN_USE = ['go_sql_in_use_connections', 'hikaricp_connections_active', 'hikaricp_active_connections', 'pg_pool_active_connections'];
 const MAX = ['go_sql_max_open_connections', 'hikaricp_connections_max', 'hikaricp_max_connections', 'pg_pool_max'];
 const WAITS = ['go_sql_wait_count_total'];
 
@@ -136,7 +136,7 @@ export function poolFromLogs(logLines: Input['logLines']): { stats: PoolStats; a
 
 /** A fetch that gave up on time: the endpoint accepted nothing or answered nothing in time. */
 function timedOut(f: Fetched): boolean {
-  return f.error !== undefined && /time(d)? ?out|aborted|ETIMEDOUT/i.test(f.error);
+  return f.error !== undefined && /time(d)? ?out|aborted|ETIMEDOUT|no answer within/i.test(f.error);
 }
 
 /**

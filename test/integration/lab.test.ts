@@ -144,7 +144,12 @@ describe('incident lab', () => {
       expect(fds).toBeLessThan(64);
       const ss = execFileSync('ss', ['-Htan', `( sport = :${port} )`], { encoding: 'utf8' });
       expect(ss.split('\n').filter((l) => l.startsWith('CLOSE-WAIT')).length).toBe(0);
-      const st = await lab.status();
+      // the load generator reports once a second; on a busy machine its first report can come late
+      let st = await lab.status();
+      for (let waited = 0; (st.load.sent ?? 0) === 0 && waited < 15_000; waited += 250) {
+        await new Promise((r) => setTimeout(r, 250));
+        st = await lab.status();
+      }
       expect(st.load.ok ?? 0).toBeGreaterThan(0);
       expect((st.load.reset ?? 0) + (st.load.timeout ?? 0)).toBe(0);
     } finally {

@@ -2,7 +2,9 @@ import { expect } from 'vitest';
 import { loadSettings } from '../../src/config.js';
 import { investigate } from '../../src/engine/investigate.js';
 import type { Report } from '../../src/engine/report.js';
+import { checkClaims } from '../../src/lab/claims.js';
 import { startLab } from '../../src/lab/lab.js';
+import { DEFAULT_THRESHOLDS } from '../../src/runbooks/connreset-rules.js';
 import { expectedChain, getScenario, type ScenarioId } from '../../src/lab/scenarios.js';
 import { connreset } from '../../src/runbooks/connreset.js';
 import { freePort } from '../helpers/ports.js';
@@ -27,6 +29,7 @@ export async function expectScenarioDiagnosed(id: ScenarioId): Promise<Report> {
     expect(d.rootCause?.id, context).toBe(sc.expected.rootCause);
     expect(d.chain, context).toEqual(expectedChain(sc, r.symptom.kind ?? '-'));
     expect(d.links.filter((l) => !l.verified), context).toEqual([]);
+    expect(checkClaims(r, Object.values(DEFAULT_THRESHOLDS)), context).toEqual([]);
     expect(d.rootCause?.summary.length).toBeGreaterThan(40);
     expect(r.recommendations.length).toBeGreaterThan(0);
     return r;

@@ -100,7 +100,8 @@ export function scanLogLines(lines: string[]): {
     const accept = ACCEPT_ERROR_RE.test(line);
     if (EMFILE_RE.test(line)) {
       signatures.emfile++;
-      if (!accept && DB_CONNECT_RE.test(line)) signatures.dbConnectEmfile++;
+      // File paths name directories, not drivers: `open /srv/pool-data/x.json: too many open files` is a file.
+      if (!accept && DB_CONNECT_RE.test(line.replace(/(?:^|[\s'"(=])\/[^\s'":)]*/g, ' '))) signatures.dbConnectEmfile++;
     }
     if (ENFILE_RE.test(line)) signatures.enfile++;
     if (POOL_TIMEOUT_RE.test(line)) signatures.poolTimeout++;

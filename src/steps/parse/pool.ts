@@ -48,7 +48,12 @@ const PROM_MAP: Record<string, { format: Format; field: keyof PoolStats }> = {
   hikaricp_idle_connections: { format: 'hikaricp', field: 'idle' },
   hikaricp_pending_threads: { format: 'hikaricp', field: 'waiting' },
   hikaricp_max_connections: { format: 'hikaricp', field: 'maxOpen' },
-  // node-postgres gauges
+  // node-postgres: @christiangalsterer/node-postgres-prometheus-exporter
+  pg_pool_size: { format: 'node-postgres', field: 'open' },
+  pg_pool_active_connections: { format: 'node-postgres', field: 'inUse' },
+  pg_pool_idle_connections: { format: 'node-postgres', field: 'idle' },
+  pg_pool_waiting_connections: { format: 'node-postgres', field: 'waiting' },
+  // node-postgres: prom-client gauges named after pg.Pool's totalCount / idleCount / waitingCount
   pg_pool_total_count: { format: 'node-postgres', field: 'open' },
   pg_pool_idle_count: { format: 'node-postgres', field: 'idle' },
   pg_pool_waiting_count: { format: 'node-postgres', field: 'waiting' },
@@ -56,7 +61,7 @@ const PROM_MAP: Record<string, { format: Format; field: keyof PoolStats }> = {
 };
 
 /** Labels that identify a pool; other labels (instance, job, application) are ignored for grouping. */
-const POOL_LABELS = ['db_name', 'pool', 'name', 'datasource', 'db'];
+const POOL_LABELS = ['db_name', 'pool', 'name', 'datasource', 'db', 'database', 'host'];
 
 function groupKey(labels: Record<string, string>): string {
   return POOL_LABELS.map((k) => `${k}=${labels[k] ?? ''}`).join('\u0000');

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { poolFromLogLine, poolFromPgbouncer, poolFromPrometheus } from '../../../src/steps/parse/pool.js';
+import { scanLogLines } from '../../../src/steps/parse/logs.js';
+import { logLineTime, poolFromExpvar, poolFromLogLine, poolFromPgbouncer, poolFromPrometheus } from '../../../src/steps/parse/pool.js';
 import { parsePrometheusText } from '../../../src/steps/parse/prometheus.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/pool', name), 'utf8');
@@ -53,5 +54,69 @@ describe('SQLAlchemy QueuePool.status() logged by an application', () => {
   });
   it('healthy', () => {
     expect(lastFromLog('python-sqlalchemy-healthy.txt')).toMatchObject({ format: 'sqlalchemy', inUse: 0, idle: 3 });
+  });
+});
+
+describe('Go database/sql pools as Go services publish them', () => {
+  it("client_golang's DBStats collector, saturated, healthy, and MaxOpenConnections 0", () => {
+    expect(prom('go-prometheus-saturated.txt')).toMatchObject({ format: 'go_sql', maxOpen: 2, open: 2, inUse: 2, idle: 0, waitCount: 813 });
+    expect(prom('go-prometheus-healthy.txt')).toMatchObject({ format: 'go_sql', maxOpen: 20, inUse: 0, waitCount: 0 });
+    const unlimited = prom('go-prometheus-unlimited.txt');
+    expect(unlimited).toMatchObject({ maxOpen: null, unlimited: true });
+    expect(unlimited?.inUse).toBeGreaterThan(0);
+  });
+  it('expvar /debug/vars (WaitDuration in nanoseconds)', () => {
+    const sat = poolFromExpvar(JSON.parse(fixture('go-expvar-saturated.json')), 'vars');
+    expect(sat).toMatchObject({ format: 'expvar', maxOpen: 2, inUse: 2, idle: 0 });
+    expect(sat?.waitCount).toBeGreaterThan(0);
+    expect(sat?.waitDurationSec).toBeGreaterThan(1);
+    expect(poolFromExpvar(JSON.parse(fixture('go-expvar-healthy.json')), 'vars')).toMatchObject({ maxOpen: 20, waitCount: 0 });
+  });
+  for (const format of ['log-plusv', 'log-v', 'logfmt', 'json']) {
+    it(`db.Stats() in log lines (${format}): every stats line parses, with its time stamp, and the counter rises`, () => {
+      const lines = logLines(`go-${format}-stats-saturated.txt`);
+      const parsed = lines.map((l) => ({ p: poolFromLogLine(l, 'log'), at: logLineTime(l) }));
+      expect(parsed.every((x) => x.p !== null && x.at !== null), lines.join('\n')).toBe(true);
+      expect(parsed[0]?.p).toMatchObject({ format: 'expvar', maxOpen: 2, inUse: 2, idle: 0 });
+      const first = parsed[0]!;
+      const last = parsed.at(-1)!;
+      expect(last.p!.waitCount! - first.p!.waitCount!).toBeGreaterThan(0);
+      expect(last.at! - first.at!).toBeGreaterThanOrEqual(1000 * (lines.length - 2));
+      expect(lastFromLog(`go-${format}-healthy.txt`)).toMatchObject({ maxOpen: 20, waitCount: 0 });
+      // the error lines between the stats lines are not pool statistics
+      expect(logLines(`go-${format}-saturated.txt`).filter((l) => poolFromLogLine(l, 'log') !== null).length).toBeGreaterThan(0);
+    });
+  }
+  it('logfmt with MaxOpenConnections 0 is unlimited, by the source\'s word', () => {
+    expect(lastFromLog('go-logfmt-unlimited.txt')).toMatchObject({ maxOpen: null, unlimited: true });
+  });
+});
+
+describe('HikariCP pools as Java services publish them', () => {
+  it("Micrometer's hikaricp_* names at /actuator/prometheus and /metrics, saturated and healthy", () => {
+    expect(prom('java-actuator-saturated.txt')).toMatchObject({ format: 'hikaricp', maxOpen: 2, inUse: 2, idle: 0, waiting: 13 });
+    expect(prom('java-metrics-saturated.txt')).toMatchObject({ format: 'hikaricp', maxOpen: 2, waiting: 13 });
+    expect(prom('java-actuator-healthy.txt')).toMatchObject({ format: 'hikaricp', maxOpen: 10, inUse: 0, waiting: 0 });
+  });
+  it("HikariCP's own DEBUG `Pool stats` lines, with slf4j-simple's time stamps", () => {
+    const stats = logLines('java-log-saturated.txt').map((l) => ({ p: poolFromLogLine(l, 'log'), at: logLineTime(l) })).filter((x) => x.p !== null);
+    expect(stats.length).toBeGreaterThan(10);
+    expect(stats.every((x) => x.at !== null)).toBe(true);
+    expect(stats.some((x) => x.p?.waiting === 14 && x.p.inUse === 2 && x.p.idle === 0)).toBe(true);
+    expect(stats[0]?.p?.maxOpen).toBeNull();
+    expect(lastFromLog('java-log-healthy.txt')).toMatchObject({ format: 'hikaricp', open: 10, inUse: 0, idle: 10, waiting: 0 });
+  });
+});
+
+describe('too many open files: the driver failing to connect, or a file', () => {
+  const sig = (name: string) => scanLogLines(logLines(name)).signatures;
+  it('lib/pq dialing PostgreSQL at the descriptor limit is a failed DB connection', () => {
+    expect(sig('go-log-plusv-emfile.txt').dbConnectEmfile).toBeGreaterThan(0);
+  });
+  it('a leaked spool file is not, whatever its directory is called', () => {
+    expect(sig('go-log-plusv-fdleak.txt')).toMatchObject({ dbConnectEmfile: 0 });
+    expect(sig('go-log-plusv-fdleak.txt').emfile).toBeGreaterThan(0);
+    expect(sig('java-app-emfile-saturated.txt')).toMatchObject({ dbConnectEmfile: 0 });
+    expect(scanLogLines(['2026/12/03 16:21:20 spool report: open /srv/pool-data/db/report-1.json: too many open files']).signatures.dbConnectEmfile).toBe(0);
   });
 });
