@@ -118,7 +118,7 @@ export const InvestigationSchema = z
     probeAttempts: z.number().int().min(1).max(50).default(5),
     probeTimeoutMs: Duration.default(3000),
     probePath: z.string().startsWith('/').default('/'),
-    logTailLines: z.number().int().min(10).max(5000).default(200),
+    logTailLines: z.number().int().min(10).max(5000).default(2000).describe('lines read from the end of each log file; the report keeps the last 200 and the errors and pool-stats lines before them'),
   })
   .strict();
 export type InvestigationConfig = z.infer<typeof InvestigationSchema>;

@@ -59,7 +59,9 @@ export function poolState(f: Facts): PoolState | null {
     (WAITING_MEANS_FULL.has(s.format) && waitingNow) ||
     ((s.format === 'go_sql' || s.format === 'expvar') && !s.unlimited && waitsBetween);
   const belowMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen;
-  const room = queuedMeasured && !queued && (belowMax || (s.unlimited === true && s.inUse !== null));
+  // A pool whose driver cannot open connections (out of descriptors) has no room, whatever it counts.
+  const cannotDial = (f.logs?.signatures.dbConnectEmfile ?? 0) > 0;
+  const room = !cannotDial && queuedMeasured && !queued && (belowMax || (s.unlimited === true && s.inUse !== null));
   const unmeasured = [
     ...(s.inUse === null ? ['connections in use'] : []),
     ...(s.maxOpen === null && !s.unlimited ? ["the pool's maximum (not exported)"] : []),

@@ -247,6 +247,7 @@ export function poolFindings(pool: PoolFacts): Finding[] {
         title: 'no pool statistics',
         detail: `tried ${pool.tried.map((t) => `${t.source}: ${t.result}`).join('; ')}`,
       },
+      ...silentFindings(pool),
     ];
   }
   const waitingNow = (s.waiting ?? 0) > 0;

@@ -4,6 +4,7 @@ import type { Finding, LogFacts, LogFile } from '../core/facts.js';
 import { defineStep } from '../engine/step.js';
 import { listFds } from './fds.js';
 import { latencyTrend, redactSecrets, scanLogLines } from './parse/logs.js';
+import { poolFromLogLine } from './parse/pool.js';
 import { parseFdListing, parseTailSections } from './parse/proc.js';
 
 const Input = z
@@ -17,6 +18,20 @@ const Input = z
     message: 'no log paths configured and no process to discover them from',
   });
 type Input = z.infer<typeof Input>;
+
+/** Lines of each file kept in the facts as they were last written. */
+export const KEEP_LINES = 200;
+/** Of the lines before those, at most this many that matter are kept too. */
+const KEEP_NOTABLE = 200;
+const NOTABLE_RE = /too many open files|EMFILE|ENFILE|pool|stats|timed? ?out|connection|dial tcp|refused/i;
+
+/** The last KEEP_LINES lines, preceded by the notable lines (errors, pool statistics) of the rest, oldest first. */
+export function keepLines(lines: string[]): string[] {
+  if (lines.length <= KEEP_LINES) return lines;
+  const head = lines.slice(0, -KEEP_LINES);
+  const notable = head.filter((l) => NOTABLE_RE.test(l) && !/Accept error|accept4/.test(l) || poolFromLogLine(l, '') !== null);
+  return [...notable.slice(-KEEP_NOTABLE), ...lines.slice(-KEEP_LINES)];
+}
 
 /** Cap on the output of one `tail` over all the files. */
 const TAIL_MAX_BYTES = 4 * 1024 * 1024;
@@ -94,9 +109,13 @@ export const logsStep = defineStep<Input, Raw>({
         tail: content.split('\n').filter((l) => l !== '').map((l) => redactSecrets(l.slice(0, 2000))),
       };
     });
+    // Signatures count over everything read; the facts keep the last KEEP_LINES lines of each file
+    // and, before them, the lines that matter from the rest (an accept-error storm must not push the
+    // driver's "too many open files" or the pool-stats lines out of sight).
     const all = scanLogLines(files.flatMap((f) => f.tail));
     const access = files.filter((f) => f.kind === 'access');
     const durations = access.length ? scanLogLines(access.flatMap((f) => f.tail)).durationsMs : all.durationsMs;
+    for (const f of files) f.tail = keepLines(f.tail);
     const logs: LogFacts = { files, signatures: all.signatures, latency: latencyTrend(durations) };
     const findings: Finding[] = [];
     if (files.length === 0) {

@@ -29,7 +29,7 @@ describe('parseConfigText', () => {
 
   it('an empty document gives the defaults', () => {
     const r = parseConfigText('');
-    expect(r.ok && r.config.investigation).toEqual({ samples: 2, intervalMs: 2000, stepTimeoutMs: 20_000, probeAttempts: 5, probeTimeoutMs: 3000, probePath: '/', logTailLines: 200 });
+    expect(r.ok && r.config.investigation).toEqual({ samples: 2, intervalMs: 2000, stepTimeoutMs: 20_000, probeAttempts: 5, probeTimeoutMs: 3000, probePath: '/', logTailLines: 2000 });
     expect(r.ok && r.config.ssh.maxConcurrentCommands).toBe(8);
   });
 

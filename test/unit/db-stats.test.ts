@@ -163,3 +163,18 @@ describe('redactUrl', () => {
     for (const u of ['http://127.0.0.1:2133/metrics', 'postgres://triage_ro@db-1.example.net:5432/checkout', 'pg_stat_activity']) expect(redactUrl(u)).toBe(u);
   });
 });
+
+describe('db-stats: endpoints that go silent', () => {
+  it('every endpoint timing out → no pool statistics, and a finding that says the endpoints went silent', () => {
+    const silent: Fetched[] = [
+      { source: 'http://svc:8080/metrics', kind: 'prom-text', error: 'no answer within 3000 ms' },
+      { source: 'http://svc:8080/actuator/prometheus', kind: 'prom-text', error: 'no answer within 3000 ms' },
+      { source: 'http://svc:8080/debug/vars', kind: 'expvar', error: 'HTTP 404' },
+    ];
+    const { facts, findings } = dbStatsStep.analyze(samples(silent, silent), input());
+    expect(facts.pool?.stats).toBeNull();
+    expect(facts.pool?.silentEndpoints).toEqual(['http://svc:8080/metrics', 'http://svc:8080/actuator/prometheus']);
+    expect(findings.map((f) => f.id)).toEqual(['pool-unknown', 'metrics-silent']);
+    expect(findings[1]?.detail).toMatch(/served by the same workers as the requests goes silent when they are all blocked; no other source gave pool statistics/);
+  });
+});

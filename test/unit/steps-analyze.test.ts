@@ -362,3 +362,20 @@ describe('logs analyze', () => {
     expect(discoverLogPaths(['/var/log/x.log (deleted)', '/proc/1/x.log', '/srv/logs/out.txt', '/var/log/y.log.1'])).toEqual(['/srv/logs/out.txt', '/var/log/y.log.1']);
   });
 });
+
+describe('logs: what an accept-error storm must not hide', () => {
+  it('the last 200 lines are kept, and before them the driver errors and pool-stats lines; signatures count over all', () => {
+    const early = [
+      '2026/12/03 16:40:20 db stats: {MaxOpenConnections:2 OpenConnections:2 InUse:2 Idle:0 WaitCount:10 WaitDuration:3s MaxIdleClosed:0 MaxIdleTimeClosed:0 MaxLifetimeClosed:0}',
+      '2026/12/03 16:40:29 checkalive: query failed: dial tcp 127.0.0.1:37867: socket: too many open files',
+    ];
+    const storm = Array.from({ length: 1500 }, (_, i) => `2026/12/03 16:40:3${i % 10} http: Accept error: accept tcp 127.0.0.1:45123: accept4: too many open files; retrying in 5ms`);
+    const files = [{ path: '/srv/app.log', kind: 'app' as const }];
+    const tail = `==> /srv/app.log <==\n${[...early, ...storm].join('\n')}\n`;
+    const { facts } = logsStep.analyze(one({ files, tail, stat: '10|1800000000|/srv/app.log', hostNow: 1_800_000_001 }), { logTailLines: 2000, accessLogs: [], errorLogs: [] });
+    const kept = facts.logs!.files[0]!.tail;
+    expect(kept).toHaveLength(202);
+    expect(kept.slice(0, 2)).toEqual(early);
+    expect(facts.logs!.signatures).toMatchObject({ emfile: 1501, dbConnectEmfile: 1, acceptError: 1500 });
+  });
+});

@@ -174,6 +174,10 @@ function command(spec: StackServiceSpec, buildDir: string): { argv: string[]; en
       spec.poolExport,
       '-log-dir',
       spec.logDir,
+      '-query-context',
+      spec.queryContext ?? 'request',
+      '-conn-max-lifetime',
+      `${spec.connMaxLifetimeMs ?? 0}ms`,
     ],
   };
 }

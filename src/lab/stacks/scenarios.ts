@@ -13,8 +13,13 @@ export interface StackScenario {
   description: string;
   /** true when the load is meant to break it (the lab waits for a fresh client to fail) */
   breaks: boolean;
-  service: { behaviour: StackBehaviour; poolExport: PoolExport; poolMax: number; queryMs: number; nofile: number };
+  service: { behaviour: StackBehaviour; poolExport: PoolExport; poolMax: number; queryMs: number; nofile: number; queryContext?: 'request' | 'none'; connMaxLifetimeMs?: number };
   load: { rps: number; clientTimeoutMs: number };
+  /**
+   * Once the failure is reproduced, PostgreSQL terminates the service's connections (a failover, an
+   * idle-session time-out, an operator's pg_terminate_backend): the pool must dial again.
+   */
+  terminateDbConnections?: boolean;
   /** the root cause and the chain up to the symptom, which must be one of `symptoms` */
   expected: { symptoms: SymptomKind[]; rootCause: string; chain: string[] };
 }
@@ -37,6 +42,17 @@ const list: StackScenario[] = [
   { id: 'go-pool-log-v', stack: 'go', description: 'Go, pool too small; log.Printf("db stats: %v", db.Stats()) with microseconds', breaks: true, service: { ...SATURATED, poolExport: 'go-log-v', nofile: 1024 }, load: LOAD, expected: POOL_TIMES_OUT },
   { id: 'go-pool-logfmt', stack: 'go', description: 'Go, pool too small; DBStats as logfmt fields', breaks: true, service: { ...SATURATED, poolExport: 'go-logfmt', nofile: 1024 }, load: LOAD, expected: POOL_TIMES_OUT },
   { id: 'go-pool-json', stack: 'go', description: 'Go, pool too small; DBStats in JSON log lines', breaks: true, service: { ...SATURATED, poolExport: 'go-json', nofile: 1024 }, load: LOAD, expected: POOL_TIMES_OUT },
+  {
+    id: 'go-pool-deadlock',
+    stack: 'go',
+    description:
+      "the write-up's incident on Go: queries without the request's context (db.Exec style), so handlers keep waiting after their clients leave; CLOSE_WAIT piles up to the descriptor limit; when PostgreSQL then drops the service's connections, the pool cannot dial again",
+    breaks: true,
+    service: { ...SATURATED, poolExport: 'go-log-plusv', nofile: 128, queryContext: 'none' },
+    load: LOAD,
+    terminateDbConnections: true,
+    expected: { symptoms: ['reset', 'read-timeout', 'connect-timeout'], rootCause: 'db-pool-saturation', chain: ['db-pool-saturation', 'handler-blocked', 'close-wait-pileup', 'fd-exhaustion'] },
+  },
   { id: 'go-no-stats', stack: 'go', description: 'Go, pool too small, no pool statistics anywhere: the pool must not be blamed', breaks: true, service: { ...SATURATED, poolExport: 'none', nofile: 1024 }, load: LOAD, expected: BLOCKED },
   { id: 'go-healthy', stack: 'go', description: 'Go, pool big enough, light load; DBStats collector on /metrics', breaks: false, service: { ...HEALTHY, poolExport: 'go-prometheus' }, load: LIGHT, expected: OK },
   {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import pg from 'pg';
 import { labScriptPath, probe, type ProbeOutcome } from '../lab.js';
 import { goRuntime } from './go.js';
 import { javaRuntime } from './java.js';
@@ -15,6 +16,20 @@ import { nodeRuntime } from './node.js';
 import type { PostgresCluster } from './postgres.js';
 import { getStackScenario, type StackScenario } from './scenarios.js';
 import type { StackId, StackRuntime } from './types.js';
+
+/** Terminates every client connection to the lab database but the caller's; returns how many. */
+async function terminateConnections(pg: PostgresCluster): Promise<number> {
+  const client = new Client({ connectionString: pg.dsn() });
+  await client.connect();
+  try {
+    const res = await client.query(
+      "select count(*) filter (where pg_terminate_backend(pid)) as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'",
+    );
+    return Number((res.rows[0] as { n: string } | undefined)?.n ?? 0);
+  } finally {
+    await client.end();
+  }
+}
 
 export const RUNTIMES: Record<StackId, StackRuntime> = { go: goRuntime, java: javaRuntime, node: nodeRuntime };
 
@@ -30,6 +45,7 @@ export interface StackLab {
   stop(): Promise<void>;
 }
 
+const { Client } = pg;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function kill(p: ChildProcess | null, sig: NodeJS.Signals): void {
@@ -58,7 +74,9 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `triage-stack-${sc.id}-`));
   fs.mkdirSync(path.join(logDir, 'spool'), { recursive: true });
   const { argv, env } = runtime.command(
-    { port: opts.port, host: '127.0.0.1', dsn: opts.pg.dsn(), poolMax: sc.service.poolMax, queryMs: sc.service.queryMs, behaviour: sc.service.behaviour, poolExport: sc.service.poolExport, logDir },
+    { port: opts.port, host: '127.0.0.1', dsn: opts.pg.dsn(), poolMax: sc.service.poolMax, queryMs: sc.service.queryMs, behaviour: sc.service.behaviour, poolExport: sc.service.poolExport, logDir,
+      ...(sc.service.queryContext ? { queryContext: sc.service.queryContext } : {}),
+      ...(sc.service.connMaxLifetimeMs ? { connMaxLifetimeMs: sc.service.connMaxLifetimeMs } : {}) },
     buildDir,
   );
   const [cmd, ...args] = ['prlimit', `--nofile=${sc.service.nofile}:${sc.service.nofile}`, '--', ...argv];
@@ -104,7 +122,14 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
         while (Date.now() < deadline) {
           last = await probe('127.0.0.1', opts.port, 2000);
           failed = last === 'ok' ? 0 : failed + 1;
-          if (failed >= need && Date.now() - startedAt >= minMs) return last;
+          if (failed >= need && Date.now() - startedAt >= minMs) {
+            if (sc.terminateDbConnections) {
+              const n = await terminateConnections(opts.pg);
+              say(`${sc.id}: PostgreSQL terminated ${n} connections of the service`);
+              await sleep(3000); // the pool dials again, and fails
+            }
+            return last;
+          }
           await sleep(500);
         }
         throw new Error(`${sc.id}: no failure within ${timeoutMs} ms (last probe: ${last})`);

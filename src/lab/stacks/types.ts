@@ -52,6 +52,13 @@ export interface StackServiceSpec {
   poolExport: PoolExport;
   /** the service writes its logs here (access log and app log as files, not only stdout) */
   logDir: string;
+  /**
+   * Go only: `request` hands the request's context to the query (the handler stops when its client
+   * leaves), `none` uses context.Background() as code written with `db.Exec` does. Default `request`.
+   */
+  queryContext?: 'request' | 'none';
+  /** Go only: db.SetConnMaxLifetime in ms, so connections are re-dialled (0 or absent: never). */
+  connMaxLifetimeMs?: number;
 }
 
 /** One runtime: how to build it once and how to start it. */

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"expvar"
@@ -48,6 +49,10 @@ type config struct {
 	behaviour  string
 	poolExport string
 	logDir     string
+	// queryContext "request" passes r.Context() to the query (the handler stops when its client
+	// leaves); "none" uses context.Background(), as code written with db.Exec does.
+	queryContext    string
+	connMaxLifetime time.Duration
 }
 
 var exports = map[string]bool{
@@ -65,10 +70,15 @@ func parseFlags() config {
 	flag.StringVar(&c.behaviour, "behaviour", "db", "db | fd-leak")
 	flag.StringVar(&c.poolExport, "pool-export", "none", "how pool statistics are published")
 	flag.StringVar(&c.logDir, "log-dir", ".", "directory for access.log and app.log")
+	flag.StringVar(&c.queryContext, "query-context", "request", "request | none")
+	flag.DurationVar(&c.connMaxLifetime, "conn-max-lifetime", 0, "db.SetConnMaxLifetime (0 = forever)")
 	flag.Parse()
 	if c.dsn == "" {
 		fmt.Fprintln(os.Stderr, "lab-go: -dsn is required")
 		os.Exit(2)
+	}
+	if c.queryContext != "request" && c.queryContext != "none" {
+		log.Fatalf("-query-context must be request or none, not %q", c.queryContext)
 	}
 	if c.behaviour != "db" && c.behaviour != "fd-leak" {
 		fmt.Fprintf(os.Stderr, "lab-go: unknown -behaviour %q\n", c.behaviour)
@@ -154,6 +164,9 @@ type service struct {
 
 func (s *service) checkalive(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if s.cfg.queryContext == "none" {
+		ctx = context.Background()
+	}
 	if s.cfg.behaviour == "fd-leak" {
 		n := atomic.AddInt64(&s.n, 1)
 		f, err := os.Create(filepath.Join(s.cfg.logDir, "spool", fmt.Sprintf("report-%d.json", n)))
@@ -310,6 +323,7 @@ func main() {
 		log.Fatalf("sql.Open: %v", err)
 	}
 	db.SetMaxOpenConns(cfg.poolMax)
+	db.SetConnMaxLifetime(cfg.connMaxLifetime)
 	if err := db.Ping(); err != nil {
 		log.Fatalf("db.Ping: %v", err)
 	}
