@@ -85,7 +85,8 @@ export interface LabHandle {
 
 // ---------------------------------------------------------------- paths
 
-function findProjectRoot(): string {
+/** The repository root: the nearest folder above this module with a package.json (works from src/ and dist/). */
+export function findProjectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;

@@ -169,3 +169,32 @@ describe('connreset when the SSH user may not see the process', () => {
     }
   });
 });
+
+describe('connreset over SSH when the user cannot see the incident process', () => {
+  it('the db-pool incident of a root-owned service: every claim is backed, nothing is said of what could not be read', async () => {
+    const { checkClaims } = await import('../../src/lab/claims.js');
+    const { DEFAULT_THRESHOLDS } = await import('../../src/runbooks/connreset-rules.js');
+    const { readFileSync } = await import('node:fs');
+    const port = await freePort();
+    const rootLab = await startLab({ scenario: 'db-pool', port });
+    try {
+      await rootLab.waitForFailure(45_000);
+      const cfg = configPath.replace('.yaml', '-rootlab.yaml');
+      writeFileSync(cfg, readFileSync(configPath, 'utf8').replace(`port: ${lab.port}`, `port: ${port}`));
+      const res = await cli(['investigate', 'connreset', `lab-1:${port}`, '--config', cfg, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      const r = JSON.parse(res.stdout) as Report;
+      const context = JSON.stringify({ steps: r.steps, diagnosis: r.diagnosis }, null, 1);
+      expect(r.steps.find((s) => s.id === 'process')?.status, context).toBe('failed');
+      expect(r.facts.tcp?.closeWait.ownedByPid, context).toBeNull();
+      expect(checkClaims(r, Object.values(DEFAULT_THRESHOLDS)), context).toEqual([]);
+      const text = JSON.stringify(r.diagnosis);
+      expect(text).not.toMatch(/owned by the process|held by the process/);
+      for (const [kind, n] of Object.entries(r.symptom.kind ? (r as { symptom: { counts: Record<string, number> } }).symptom.counts : {})) {
+        if (n > 0) expect(text).not.toContain(`no probe saw ${kind}`);
+      }
+    } finally {
+      await rootLab.stop();
+    }
+  }, 120_000);
+});

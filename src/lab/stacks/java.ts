@@ -11,8 +11,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PoolExport, StackRuntime, StackServiceSpec } from './types.js';
+import { findProjectRoot } from '../lab.js';
 
 const JAR_DIR = '/usr/share/java';
 /** Debian's unversioned symlinks: HikariCP 2.7.9, pgjdbc 42.x, slf4j 1.7.x (api + simple binding). */
@@ -24,16 +24,6 @@ const JAVAC_TIMEOUT_MS = 180_000;
 
 /** Start fast on a small busy machine: no JIT tiers beyond C1, serial GC, small stacks, no perf file. */
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss512k', '-Xmx256m', '-XX:-UsePerfData', '-Xshare:auto'];
-
-function findProjectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`cannot find the project root (package.json) above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
 
 function sourceDir(): string {
   return path.join(findProjectRoot(), 'src', 'lab', 'stacks', 'java');
