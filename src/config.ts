@@ -86,7 +86,10 @@ const PoolSourceSchema = z
       .optional()
       .describe('server side: pg_stat_activity vs max_connections, read with psql on the host'),
     pgbouncer: z
-      .object({ dsn: z.string().min(1).describe("DSN of pgbouncer's admin console, e.g. postgres://stats@127.0.0.1:6432/pgbouncer") })
+      .object({
+        dsn: z.string().min(1).describe("DSN of pgbouncer's admin console, e.g. postgres://stats@127.0.0.1:6432/pgbouncer"),
+        database: z.string().min(1).max(200).optional().describe("this service's database in SHOW POOLS (default: the pool with the most waiting clients)"),
+      })
       .strict()
       .optional()
       .describe('pgbouncer in front of the database: SHOW POOLS (cl_waiting, sv_active), read with psql on the host'),

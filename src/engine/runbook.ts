@@ -19,7 +19,7 @@ export interface RunContext {
   expvarUrl?: string;
   prometheusUrl?: string;
   postgres?: { dsn: string; maxConnections?: number };
-  pgbouncer?: { dsn: string };
+  pgbouncer?: { dsn: string; database?: string };
 }
 
 /** A runbook as data: its steps (the engine runs independent ones concurrently) and how inputs are built. */

@@ -14,7 +14,7 @@ const Input = z.object({
   expvarUrl: z.string().url().optional().describe('configured expvar endpoint'),
   prometheusUrl: z.string().url().optional().describe('Prometheus server holding the instance history'),
   postgres: z.object({ dsn: z.string(), maxConnections: z.number().int().optional() }).optional(),
-  pgbouncer: z.object({ dsn: z.string() }).optional().describe("pgbouncer's admin console, for SHOW POOLS"),
+  pgbouncer: z.object({ dsn: z.string(), database: z.string().optional() }).optional().describe("pgbouncer's admin console, for SHOW POOLS"),
   logLines: z.array(z.object({ path: z.string(), lines: z.array(z.string()) })).default([]).describe('log tails, for periodic pool-stats lines'),
   httpTimeoutMs: z.number().int().positive().describe('deadline of one HTTP fetch'),
 });
@@ -26,14 +26,14 @@ interface Raw {
 }
 
 /** Pure: pool stats from one fetched source, or the reason there were none. */
-export function poolFromFetched(f: Fetched, maxConnections?: number): { stats: PoolStats | null; result: string } {
+export function poolFromFetched(f: Fetched, maxConnections?: number, database?: string): { stats: PoolStats | null; result: string } {
   if (f.error !== undefined) return { stats: null, result: f.error };
   const body = f.body ?? '';
   let stats: PoolStats | null = null;
   if (f.kind === 'prom-text') stats = poolFromPrometheus(parsePrometheusText(body).samples, f.source);
   else if (f.kind === 'prom-api') stats = poolFromPrometheus(promApiSamples(body), f.source);
   else if (f.kind === 'pg') stats = poolFromPgStatActivity(body, maxConnections ?? 100, f.source);
-  else if (f.kind === 'pgbouncer') stats = poolFromPgbouncer(body, f.source);
+  else if (f.kind === 'pgbouncer') stats = poolFromPgbouncer(body, f.source, database);
   else {
     try {
       stats = poolFromExpvar(JSON.parse(body), f.source);
@@ -195,12 +195,12 @@ export const dbStatsStep = defineStep<Input, Raw>({
   analyze(samples, input) {
     const maxConn = input.postgres?.maxConnections;
     const statsOf = (raw: Raw | undefined) =>
-      (raw?.fetched ?? []).map((f) => poolFromFetched(f, maxConn).stats).filter((x): x is PoolStats => x !== null);
+      (raw?.fetched ?? []).map((f) => poolFromFetched(f, maxConn, input.pgbouncer?.database).stats).filter((x): x is PoolStats => x !== null);
     const last = samples[samples.length - 1];
     const first = samples[0];
     const lastStats = statsOf(last?.raw);
     const firstStats = samples.length > 1 ? statsOf(first?.raw) : [];
-    const tried: PoolFacts['tried'] = (last?.raw.fetched ?? []).map((f) => ({ source: redactUrl(f.source), result: poolFromFetched(f, maxConn).result }));
+    const tried: PoolFacts['tried'] = (last?.raw.fetched ?? []).map((f) => ({ source: redactUrl(f.source), result: poolFromFetched(f, maxConn, input.pgbouncer?.database).result }));
     const silent = (last?.raw.fetched ?? []).filter((f) => f.kind !== 'pg' && f.kind !== 'pgbouncer' && f.kind !== 'prom-api' && timedOut(f)).map((f) => redactUrl(f.source));
 
     // Preference: the first source (configured ones come first) that answered in both samples,

@@ -169,8 +169,8 @@ export async function startPgbouncer(opts: PgbouncerOptions): Promise<Pgbouncer>
       );
       if (owner) for (const f of [dir, ...fs.readdirSync(dir).map((e) => path.join(dir, e))]) fs.chownSync(f, owner.uid, owner.gid);
 
-      const [cmd, ...args] = [...prefix, PGBOUNCER_BIN, ini] as [string, ...string[]];
-      const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      const argv = [...prefix, PGBOUNCER_BIN, ini];
+      const proc = spawn(argv[0] ?? PGBOUNCER_BIN, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
       child = proc;
       let exited = false;
       let spawnError: Error | null = null;

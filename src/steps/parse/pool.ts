@@ -369,11 +369,12 @@ export function logLineTime(line: string): number | null {
 
 /**
  * pgbouncer's `SHOW POOLS` as psql prints it, aligned or unaligned (`-A`), with its header line:
- * the pool with the most waiting clients → inUse = sv_active, idle = sv_idle + sv_used,
+ * the pool of `database` (default: the one with the most waiting clients) → inUse = sv_active,
+ * idle = sv_idle + sv_used (server connections free for a client; `sv_used` ones are reset first),
  * waiting = cl_waiting, open = sv_active + sv_idle + sv_used + sv_tested + sv_login; the pool size
  * is not in SHOW POOLS (maxOpen null). Columns are found by name, so versions that add columns parse.
  */
-export function poolFromPgbouncer(text: string, source: string): PoolStats | null {
+export function poolFromPgbouncer(text: string, source: string, database?: string): PoolStats | null {
   if (typeof text !== 'string') return null;
   const rows = text
     .slice(0, 1_000_000)
@@ -388,6 +389,7 @@ export function poolFromPgbouncer(text: string, source: string): PoolStats | nul
   for (const row of rows.slice(headerAt + 1)) {
     const cells = row.split('|').map((c) => c.trim());
     if (cells.length !== cols.length || cells[col('database')] === 'pgbouncer') continue;
+    if (database !== undefined && cells[col('database')] !== database) continue;
     const n = (name: string) => (col(name) >= 0 && /^\d{1,9}$/.test(cells[col(name)] ?? '') ? Number(cells[col(name)]) : 0);
     const p = blank(source, 'pgbouncer');
     p.inUse = n('sv_active');

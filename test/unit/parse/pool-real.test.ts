@@ -43,6 +43,10 @@ describe('pgbouncer SHOW POOLS', () => {
   it('idle', () => {
     expect(poolFromPgbouncer(fixture('pgbouncer-show-pools-idle-aligned.txt'), 'pgbouncer')).toMatchObject({ inUse: 0, waiting: 0, idle: 1 });
   });
+  it("the service's database when configured; a database pgbouncer does not list gives nothing", () => {
+    expect(poolFromPgbouncer(fixture('pgbouncer-show-pools-saturated-aligned.txt'), 'pgbouncer', 'test')).toMatchObject({ waiting: 4 });
+    expect(poolFromPgbouncer(fixture('pgbouncer-show-pools-saturated-aligned.txt'), 'pgbouncer', 'orders')).toBeNull();
+  });
   it('without its header the columns are unknown: nothing is guessed', () => {
     expect(poolFromPgbouncer(fixture('pgbouncer-show-pools-saturated-tuples.txt'), 'pgbouncer')).toBeNull();
   });
