@@ -38,8 +38,12 @@ export interface StackLab {
   port: number;
   pid: number;
   logDir: string;
-  /** Resolves when `need` fresh probes in a row failed (after at least `minMs` of load); rejects after `timeoutMs`. */
-  waitForFailure(timeoutMs: number, need?: number, minMs?: number): Promise<ProbeOutcome>;
+  /**
+   * Resolves when `need` of the last `window` fresh probes failed (after at least `minMs` of load);
+   * rejects after `timeoutMs`. A saturated Go service still answers some requests, so failures are
+   * counted over a window, not in a row.
+   */
+  waitForFailure(timeoutMs: number, need?: number, minMs?: number, window?: number): Promise<ProbeOutcome>;
   /** Resolves when a fresh probe is answered. */
   waitReady(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -115,13 +119,15 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
       port: opts.port,
       pid,
       logDir,
-      async waitForFailure(timeoutMs, need = 3, minMs = 8000) {
+      async waitForFailure(timeoutMs, need = 3, minMs = 8000, window = 5) {
         const deadline = Date.now() + timeoutMs;
-        let failed = 0;
+        const seen: ProbeOutcome[] = [];
         let last: ProbeOutcome = 'ok';
         while (Date.now() < deadline) {
           last = await probe('127.0.0.1', opts.port, 2000);
-          failed = last === 'ok' ? 0 : failed + 1;
+          seen.push(last);
+          if (seen.length > window) seen.shift();
+          const failed = seen.filter((o) => o !== 'ok').length;
           if (failed >= need && Date.now() - startedAt >= minMs) {
             if (sc.terminateDbConnections) {
               const n = await terminateConnections(opts.pg);
@@ -132,7 +138,7 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
           }
           await sleep(500);
         }
-        throw new Error(`${sc.id}: no failure within ${timeoutMs} ms (last probe: ${last})`);
+        throw new Error(`${sc.id}: no failure within ${timeoutMs} ms (last probes: ${seen.join(', ')})`);
       },
       async waitReady(timeoutMs) {
         const deadline = Date.now() + timeoutMs;
