@@ -130,9 +130,16 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
           const failed = seen.filter((o) => o !== 'ok').length;
           if (failed >= need && Date.now() - startedAt >= minMs) {
             if (sc.terminateDbConnections) {
-              const n = await terminateConnections(opts.pg);
-              say(`${sc.id}: PostgreSQL terminated ${n} connections of the service`);
-              await sleep(3000); // the pool dials again, and fails
+              // Each termination frees the connection's descriptor, and the pool's redial races the
+              // accept loop for it: a redial that loses fails with "too many open files". Several
+              // rounds, as a database that keeps dropping connections (a failover) would.
+              let n = 0;
+              for (let round = 0; round < 8; round++) {
+                n += await terminateConnections(opts.pg);
+                await sleep(400);
+              }
+              say(`${sc.id}: PostgreSQL terminated ${n} connections of the service in 8 rounds`);
+              await sleep(1000);
             }
             return last;
           }
