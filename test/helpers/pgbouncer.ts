@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.js';
+import { delay, findRunuser, kill, lookupUser, stopDaemon } from '../../src/lab/stacks/daemon.js';
 
 export const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
 const INSTALL_HINT = 'apt-get install -y pgbouncer';
@@ -48,45 +49,6 @@ export interface Pgbouncer {
   /** the last lines pgbouncer logged */
   log(): string;
   stop(): Promise<void>;
-}
-
-function lookupUser(name: string): { uid: number; gid: number } | null {
-  let passwd = '';
-  try {
-    passwd = fs.readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f[2] !== undefined && f[3] !== undefined) return { uid: Number(f[2]), gid: Number(f[3]) };
-  }
-  return null;
-}
-
-function findRunuser(): string | null {
-  for (const p of ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser', '/bin/runuser']) if (fs.existsSync(p)) return p;
-  return null;
-}
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function kill(pid: number, sig: NodeJS.Signals): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* gone */
-  }
 }
 
 /** One query on a fresh connection; the admin console speaks the simple query protocol only, as pg uses without parameters. */
@@ -229,17 +191,7 @@ export async function startPgbouncer(opts: PgbouncerOptions): Promise<Pgbouncer>
       let stopped: Promise<void> | null = null;
       const stop = (): Promise<void> => {
         stopped ??= (async () => {
-          const gone = new Promise<void>((r) => (exited ? r() : proc.once('exit', () => r())));
-          kill(pgbPid, 'SIGTERM'); // immediate shutdown
-          let timer: NodeJS.Timeout | undefined;
-          const late = await Promise.race([gone.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS)))]);
-          clearTimeout(timer);
-          if (late) {
-            kill(pgbPid, 'SIGKILL');
-            if (proc.pid !== undefined) kill(proc.pid, 'SIGKILL');
-            await Promise.race([gone, delay(STOP_GRACE_MS)]);
-          }
-          for (let i = 0; i < 50 && isAlive(pgbPid); i++) await delay(100);
+          await stopDaemon({ proc, pid: pgbPid, signal: 'SIGTERM', exited: () => exited, graceMs: STOP_GRACE_MS });
           process.removeListener('exit', onExit);
           removeDir();
         })();

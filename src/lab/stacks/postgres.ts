@@ -17,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { delay, findRunuser, kill, lookupUser, stopDaemon } from './daemon.js';
 
 export interface PostgresOptions {
   /** a fixed port; default: a free one (retried if another process takes it first) */
@@ -72,27 +73,6 @@ interface RunAs {
   gid: number;
 }
 
-function lookupUser(name: string): { uid: number; gid: number } | null {
-  let passwd = '';
-  try {
-    passwd = fs.readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f[2] !== undefined && f[3] !== undefined) return { uid: Number(f[2]), gid: Number(f[3]) };
-  }
-  return null;
-}
-
-function findRunuser(): string | null {
-  for (const p of ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser', '/bin/runuser']) {
-    if (fs.existsSync(p)) return p;
-  }
-  return null;
-}
-
 function runAs(): RunAs | null {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
   const user = lookupUser('postgres');
@@ -119,25 +99,6 @@ function freePort(): Promise<number> {
       srv.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
     });
   });
-}
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function kill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* gone */
-  }
 }
 
 /** Line splitter for a child's stderr/stdout; keeps the last `keep` lines for error messages. */
@@ -317,21 +278,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       let stopped: Promise<void> | null = null;
       const stop = (): Promise<void> => {
         stopped ??= (async () => {
-          const gone = new Promise<void>((r) => (exited ? r() : proc.once('exit', () => r())));
-          kill(postmasterPid, 'SIGINT'); // fast shutdown: ends sessions, checkpoints, exits
-          let timer: NodeJS.Timeout | undefined;
-          const late = await Promise.race([
-            gone.then(() => false),
-            new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS))),
-          ]);
-          clearTimeout(timer);
-          if (late) {
-            kill(postmasterPid, 'SIGKILL');
-            if (proc.pid !== undefined) kill(proc.pid, 'SIGKILL');
-            await Promise.race([gone, delay(STOP_GRACE_MS)]);
-          }
-          // backends exit on their own once the postmaster is gone; wait for the pid to vanish
-          for (let i = 0; i < 50 && isAlive(postmasterPid); i++) await delay(100);
+          // SIGINT is PostgreSQL's fast shutdown: ends sessions, checkpoints, exits
+          await stopDaemon({ proc, pid: postmasterPid, signal: 'SIGINT', exited: () => exited, graceMs: STOP_GRACE_MS });
           process.removeListener('exit', onExit);
           removeDir();
         })();
