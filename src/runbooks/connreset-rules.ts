@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { WAITING_MEANS_FULL, type Facts, type SymptomKind } from '../core/facts.js';
+import type { Facts, SymptomKind } from '../core/facts.js';
+import { assessPool, poolMaxText, type PoolState } from '../steps/parse/pool.js';
 import type { EdgeCheck, HypothesisRule, Verdict } from '../engine/diagnosis.js';
 import type { HypothesisId } from '../engine/report.js';
 import { describeSymptom } from '../steps/probe-http.js';
@@ -27,53 +28,16 @@ const pct = (x: number) => `${Math.round(x * 100)}%`;
 const ms = (x: number | null) => (x === null ? 'unknown' : String(Math.round(x)));
 const secs = (ms: number | undefined) => (ms !== undefined ? `${(ms / 1000).toFixed(1)} s` : 'the interval');
 
-/** The pool as measured: which of its numbers this run has, and what they say. */
-export interface PoolState {
-  /** Every connection was in use: in-use at the maximum with none idle, or (where the format means it) a request waiting. */
-  full: boolean;
-  /** Requests waited for a connection: waiting now, or waits counted between samples. */
-  queued: boolean;
-  /** Whether waiting was measured at all (a waiting count, or a wait counter sampled twice). */
-  queuedMeasured: boolean;
-  /** In-use and maximum measured, in-use below the maximum and nothing waiting (or no maximum, by the source's word, and nothing waiting). */
-  room: boolean;
-  /** What this run did not measure about the pool, for the caller to say. */
-  unmeasured: string[];
-}
-
+/** The pool as measured, by its own semantics (`assessPool`); a driver failing to dial leaves it no room. */
 export function poolState(f: Facts): PoolState | null {
   const s = f.pool?.stats;
-  if (!s) return null;
-  const waitingNow = s.waiting !== null && s.waiting > 0;
-  const waitsBetween = s.waitCountDelta !== undefined && s.waitCountDelta > 0;
-  // These pools only queue a request when every connection is taken (Go's database/sql when open
-  // connections reach MaxOpenConnections): in-use below a known maximum means nobody waits now.
-  const belowKnownMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen && s.format !== 'sqlalchemy' && s.format !== 'pg_stat_activity';
-  const queuedMeasured = s.waiting !== null || s.waitCountDelta !== undefined || belowKnownMax;
-  const queued = waitingNow || waitsBetween;
-  const atMax = s.maxOpen !== null && s.maxOpen > 0 && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
-  // HikariCP, node-postgres and pgbouncer queue a request only when every connection is taken;
-  // Go's database/sql counts a wait only when MaxOpenConnections is reached.
-  const full =
-    atMax ||
-    (WAITING_MEANS_FULL.has(s.format) && waitingNow) ||
-    ((s.format === 'go_sql' || s.format === 'expvar') && !s.unlimited && waitsBetween);
-  const belowMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen;
-  // A pool whose driver cannot open connections (out of descriptors) has no room, whatever it counts.
-  const cannotDial = (f.logs?.signatures.dbConnectEmfile ?? 0) > 0;
-  const room = !cannotDial && queuedMeasured && !queued && (belowMax || (s.unlimited === true && s.inUse !== null));
-  const unmeasured = [
-    ...(s.inUse === null ? ['connections in use'] : []),
-    ...(s.maxOpen === null && !s.unlimited ? ["the pool's maximum (not exported)"] : []),
-    ...(!queuedMeasured ? ['requests waiting for a connection'] : []),
-  ];
-  return { full, queued, queuedMeasured, room, unmeasured };
+  return s ? assessPool(s, (f.logs?.signatures.dbConnectEmfile ?? 0) > 0) : null;
 }
 
 function poolText(f: Facts): string | null {
   const s = f.pool?.stats;
   if (!s) return null;
-  const max = s.maxOpen !== null ? `/${s.maxOpen}` : s.unlimited ? ' (no maximum set)' : ' (maximum not reported)';
+  const max = poolMaxText(s);
   const parts = [s.inUse !== null ? `pool in use ${s.inUse}${max}` : `pool in use not reported${s.maxOpen !== null ? `, maximum ${s.maxOpen}` : ''}`];
   if (s.waiting !== null) parts.push(`${s.waiting} requests waiting`);
   if (s.waitCountDelta !== undefined) parts.push(`WaitCount +${s.waitCountDelta} in ${secs(s.intervalMs)}`);

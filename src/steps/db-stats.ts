@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { WAITING_MEANS_FULL, type Finding, type PoolFacts, type PoolHistory, type PoolStats } from '../core/facts.js';
 import { defineStep } from '../engine/step.js';
-import { logLineTime, poolFromExpvar, poolFromLogLine, poolFromPgbouncer, poolFromPgStatActivity, poolFromPrometheus } from './parse/pool.js';
+import { assessPool, logLineTime, poolFromExpvar, poolFromLogLine, poolFromPgbouncer, poolFromPgStatActivity, poolFromPrometheus, poolMaxText } from './parse/pool.js';
 import { parsePrometheusText, type PromSample } from './parse/prometheus.js';
 
 /** How far back the Prometheus history is read. */
@@ -250,11 +250,10 @@ export function poolFindings(pool: PoolFacts): Finding[] {
       ...silentFindings(pool),
     ];
   }
-  const waitingNow = (s.waiting ?? 0) > 0;
-  const atMax = s.maxOpen !== null && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
+  const { atMax, waitingNow } = assessPool(s);
   // HikariCP, node-postgres and pgbouncer queue a request only when every connection is in use.
   const saturated = atMax || (WAITING_MEANS_FULL.has(s.format) && waitingNow);
-  const max = s.maxOpen !== null ? `/${s.maxOpen}` : s.unlimited ? ' (no maximum set)' : ' (maximum not reported)';
+  const max = poolMaxText(s);
   const waits = s.waitCountDelta !== undefined && s.intervalMs ? `WaitCount +${s.waitCountDelta} in ${(s.intervalMs / 1000).toFixed(1)} s` : s.waitCount !== null ? `WaitCount ${s.waitCount} since start` : '';
   const parts = [
     `in use ${s.inUse ?? 'not reported'}${max}`,

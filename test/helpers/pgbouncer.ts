@@ -11,13 +11,13 @@
  *
  * Everything is spawned from argv, never through a shell.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.js';
-import { delay, findRunuser, kill, lookupUser, stopDaemon } from '../../src/lab/stacks/daemon.js';
+import { delay, findRunuser, kill, lookupUser, once, spawnDaemon, stopDaemon } from '../../src/lab/stacks/daemon.js';
 
 export const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
 const INSTALL_HINT = 'apt-get install -y pgbouncer';
@@ -99,8 +99,7 @@ export async function startPgbouncer(opts: PgbouncerOptions): Promise<Pgbouncer>
   };
   process.on('exit', onExit);
 
-  const recent: string[] = [];
-  const lastLines = () => recent.slice(-8).join(' | ');
+  let lastLines = () => '';
   try {
     const users = [...new Set([opts.user, adminUser, statsUser])];
     fs.writeFileSync(path.join(dir, 'userlist.txt'), users.map((u) => `"${u}" ""\n`).join(''));
@@ -132,36 +131,17 @@ export async function startPgbouncer(opts: PgbouncerOptions): Promise<Pgbouncer>
       if (owner) for (const f of [dir, ...fs.readdirSync(dir).map((e) => path.join(dir, e))]) fs.chownSync(f, owner.uid, owner.gid);
 
       const argv = [...prefix, PGBOUNCER_BIN, ini];
-      const proc = spawn(argv[0] ?? PGBOUNCER_BIN, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      const daemon = spawnDaemon(argv, { keep: 100 });
+      const { proc, recent } = daemon;
       child = proc;
-      let exited = false;
-      let spawnError: Error | null = null;
-      proc.on('error', (err) => {
-        spawnError = err;
-        exited = true;
-      });
-      proc.on('exit', () => {
-        exited = true;
-      });
-      for (const stream of [proc.stdout, proc.stderr]) {
-        let buf = '';
-        stream.setEncoding('utf8');
-        stream.on('data', (d: string) => {
-          buf += d;
-          let i: number;
-          while ((i = buf.indexOf('\n')) >= 0) {
-            recent.push(buf.slice(0, i));
-            if (recent.length > 100) recent.shift();
-            buf = buf.slice(i + 1);
-          }
-        });
-      }
+      const exited = daemon.exited;
+      lastLines = () => daemon.spawnError()?.message ?? recent.slice(-8).join(' | ');
 
       const admin = `postgres://${statsUser}@127.0.0.1:${port}/pgbouncer`;
       let wait = 50;
       let ready = false;
       while (!ready) {
-        if (exited) break;
+        if (exited()) break;
         try {
           await queryOnce(admin, 'SHOW VERSION', 5_000);
           ready = true;
@@ -173,30 +153,21 @@ export async function startPgbouncer(opts: PgbouncerOptions): Promise<Pgbouncer>
       }
       if (!ready) {
         kill(pidFromFile(), 'SIGKILL');
-        if (!exited) proc.kill('SIGKILL');
+        if (!exited()) proc.kill('SIGKILL');
         const bindRace = /Address already in use|could not bind|bind\(\) failed/i.test(recent.join('\n'));
-        if (exited && bindRace && attempt < 5 && Date.now() < deadline) {
-          recent.length = 0;
+        if (exited() && bindRace && attempt < 5 && Date.now() < deadline) {
           continue; // another process took the port between freePort() and bind
         }
-        const why = spawnError ? (spawnError as Error).message : lastLines();
+        const why = lastLines();
         throw new Error(
-          exited
+          exited()
             ? `pgbouncer exited during start-up (exit ${proc.exitCode ?? proc.signalCode}): ${why}`
             : `pgbouncer did not accept connections on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000}s: ${why}`,
         );
       }
 
       const pgbPid = pidFromFile() || (proc.pid ?? 0);
-      let stopped: Promise<void> | null = null;
-      const stop = (): Promise<void> => {
-        stopped ??= (async () => {
-          await stopDaemon({ proc, pid: pgbPid, signal: 'SIGTERM', exited: () => exited, graceMs: STOP_GRACE_MS });
-          process.removeListener('exit', onExit);
-          removeDir();
-        })();
-        return stopped;
-      };
+      const stop = once(() => stopDaemon({ proc, pid: pgbPid, signal: 'SIGTERM', exited, graceMs: STOP_GRACE_MS, exitHook: onExit, removeFiles: removeDir }));
       return {
         port,
         dsn: (user = opts.user) => `postgres://${user}@127.0.0.1:${port}/${opts.database}`,

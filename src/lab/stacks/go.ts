@@ -59,9 +59,6 @@ function sourceHash(dir: string): string {
 
 function findGo(): string | null {
   for (const p of ['/usr/bin/go', '/usr/lib/go/bin/go', '/usr/local/go/bin/go']) if (fs.existsSync(p)) return p;
-  for (const d of (process.env['PATH'] ?? '').split(':')) {
-    if (d !== '' && fs.existsSync(path.join(d, 'go'))) return path.join(d, 'go');
-  }
   return null;
 }
 
@@ -112,8 +109,9 @@ async function build(signal?: AbortSignal): Promise<string> {
     fs.mkdirSync(path.join(gopath, 'src'));
     fs.symlinkSync(src, path.join(gopath, 'src', IMPORT_PATH));
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-      HOME: process.env['HOME'] ?? os.tmpdir(),
+      // a fixed, minimal environment: the build reads nothing of the caller's
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: root,
       GO111MODULE: 'off',
       GOPATH: `${gopath}:${DEBIAN_GOCODE}`,
       GOFLAGS: '',
@@ -154,7 +152,7 @@ function withSslModeDisable(dsn: string): string {
   return `${dsn}${dsn.includes('?') ? '&' : '?'}sslmode=disable`;
 }
 
-function command(spec: StackServiceSpec, buildDir: string): { argv: string[]; env?: Record<string, string> } {
+function command(spec: StackServiceSpec, buildDir: string): { argv: string[] } {
   return {
     argv: [
       path.join(buildDir, BINARY),

@@ -29,11 +29,9 @@ function sourceDir(): string {
   return path.join(findProjectRoot(), 'src', 'lab', 'stacks', 'java');
 }
 
-/** First `name` on PATH (then the Debian JDK 17 location), resolved through symlinks, or null. */
+/** `name` where Debian's JDK puts it (the alternatives link, then the JDK 17 directory), resolved through symlinks, or null. */
 function findOnPath(name: string): string | null {
-  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean);
-  dirs.push('/usr/lib/jvm/java-17-openjdk-amd64/bin', '/usr/lib/jvm/default-java/bin');
-  for (const d of dirs) {
+  for (const d of ['/usr/bin', '/usr/lib/jvm/java-17-openjdk-amd64/bin', '/usr/lib/jvm/default-java/bin']) {
     const p = path.join(d, name);
     try {
       fs.accessSync(p, fs.constants.X_OK);
@@ -113,7 +111,7 @@ async function build(signal?: AbortSignal): Promise<string> {
   return dir;
 }
 
-function command(spec: StackServiceSpec, buildDir: string): { argv: string[]; env?: Record<string, string> } {
+function command(spec: StackServiceSpec, buildDir: string): { argv: string[] } {
   const props = [
     `-Dorg.slf4j.simpleLogger.logFile=${path.join(spec.logDir, 'app.log')}`,
     '-Dorg.slf4j.simpleLogger.showDateTime=true',

@@ -20,7 +20,7 @@
  *   (`... "GET /xx/checkalive HTTP/1.1" 200 2 duration=523ms`), `<logDir>/app.log` start and errors.
  * - The pool is configured from the DSN's parts (host, port, user, database), not `connectionString`:
  *   the exporter reads `pool.options.host` / `.database` and exports no samples without them.
- *   LAB_PG_CONNECTION_STRING=1 passes `connectionString` instead (to see that).
+ *   `--pg-config connection-string` passes `connectionString` instead (to see that).
  *
  * Prints `{"event":"listening","pid":N,...}` on stdout once it listens.
  */
@@ -44,6 +44,8 @@ const queryMs = argNumber(args, 'query-ms', 200);
 const behaviour = argString(args, 'behaviour', 'db') as Behaviour;
 const poolExport = argString(args, 'pool-export', 'none') as Export;
 const logDir = argString(args, 'log-dir');
+/** `fields` (host, port, user, database from the DSN, which the npm exporter labels its series with) or `connection-string`. */
+const pgConfig = argString(args, 'pg-config', 'fields');
 if (!['db', 'fd-leak'].includes(behaviour)) throw new Error(`--behaviour: unknown "${behaviour}"`);
 if (!['none', 'node-exporter', 'node-prom-client'].includes(poolExport)) throw new Error(`--pool-export: unknown "${poolExport}"`);
 
@@ -59,7 +61,7 @@ const log = (level: 'info' | 'warn' | 'error', msg: string) => appLog.write(`${n
 // ---------------------------------------------------------------- pool
 
 function poolConfig(): pg.PoolConfig {
-  if (process.env.LAB_PG_CONNECTION_STRING === '1') return { connectionString: dsn, max: poolMax };
+  if (pgConfig === 'connection-string') return { connectionString: dsn, max: poolMax };
   const u = new URL(dsn);
   return {
     host: decodeURIComponent(u.hostname),

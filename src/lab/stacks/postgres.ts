@@ -17,7 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { delay, findRunuser, kill, lookupUser, stopDaemon } from './daemon.js';
+import { DAEMON_ENV, delay, findRunuser, kill, lookupUser, once, spawnDaemon, stopDaemon } from './daemon.js';
 
 export interface PostgresOptions {
   /** a fixed port; default: a free one (retried if another process takes it first) */
@@ -41,6 +41,7 @@ export interface PostgresCluster {
 }
 
 const INSTALL_HINT = 'apt-get install -y postgresql';
+
 const START_TIMEOUT_MS = 90_000;
 const INITDB_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 5_000;
@@ -101,25 +102,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Line splitter for a child's stderr/stdout; keeps the last `keep` lines for error messages. */
-function lines(stream: NodeJS.ReadableStream | null, onLine: (l: string) => void): void {
-  if (!stream) return;
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  stream.on('end', () => {
-    if (buf !== '') onLine(buf);
-    buf = '';
-  });
-}
-
 function runInitdb(bin: PgBin, as: RunAs | null, dataDir: string): Promise<void> {
   const argv = [
     ...(as?.prefix ?? []),
@@ -135,7 +117,7 @@ function runInitdb(bin: PgBin, as: RunAs | null, dataDir: string): Promise<void>
   const [cmd, ...args] = argv as [string, ...string[]];
   // async: two clusters started at once initdb in parallel, and the caller's event loop keeps running
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: DAEMON_ENV });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -206,8 +188,6 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     if (as) chownTree(dir, as.uid, as.gid);
     await runInitdb(bin, as, dataDir);
 
-    const recent: string[] = [];
-    const lastLines = () => recent.slice(-5).join(' | ');
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (let attempt = 1; ; attempt++) {
       const port = opts.port ?? (await freePort());
@@ -227,36 +207,21 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         '-c', 'logging_collector=off',
         '-c', 'log_destination=stderr',
       ];
-      const [cmd, ...args] = argv as [string, ...string[]];
-      const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      const daemon = spawnDaemon(argv, { keep: 50, ...(opts.onLine ? { onLine: opts.onLine } : {}) });
+      const { proc, recent } = daemon;
       child = proc;
-      let exited = false;
-      let spawnError: Error | null = null;
-      proc.on('error', (err) => {
-        spawnError = err;
-        exited = true;
-      });
-      proc.on('exit', () => {
-        exited = true;
-      });
-      const onLine = (l: string) => {
-        recent.push(l);
-        if (recent.length > 50) recent.shift();
-        opts.onLine?.(l);
-      };
-      lines(proc.stderr, onLine);
-      lines(proc.stdout, onLine);
+      const exited = daemon.exited;
+      const lastLines = () => daemon.spawnError()?.message ?? recent.slice(-5).join(' | ');
       try {
-        await waitReady(port, proc, () => exited, deadline, () => (spawnError ? (spawnError as Error).message : lastLines()));
+        await waitReady(port, proc, exited, deadline, lastLines);
       } catch (err) {
-        if (!exited) {
+        if (!exited()) {
           const pmPid = pidFromFile();
           if (pmPid > 0) kill(pmPid, 'SIGKILL');
           proc.kill('SIGKILL');
         }
         const bindRace = /could not (bind|create listen socket)|Address already in use/i.test(recent.join('\n'));
-        if (exited && bindRace && opts.port === undefined && attempt < 5 && Date.now() < deadline) {
-          recent.length = 0;
+        if (exited() && bindRace && opts.port === undefined && attempt < 5 && Date.now() < deadline) {
           continue; // someone took the port between freePort() and bind: another port
         }
         throw err;
@@ -275,16 +240,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         await admin.end().catch(() => undefined);
       }
 
-      let stopped: Promise<void> | null = null;
-      const stop = (): Promise<void> => {
-        stopped ??= (async () => {
-          // SIGINT is PostgreSQL's fast shutdown: ends sessions, checkpoints, exits
-          await stopDaemon({ proc, pid: postmasterPid, signal: 'SIGINT', exited: () => exited, graceMs: STOP_GRACE_MS });
-          process.removeListener('exit', onExit);
-          removeDir();
-        })();
-        return stopped;
-      };
+      // SIGINT is PostgreSQL's fast shutdown: ends sessions, checkpoints, exits
+      const stop = once(() => stopDaemon({ proc, pid: postmasterPid, signal: 'SIGINT', exited, graceMs: STOP_GRACE_MS, exitHook: onExit, removeFiles: removeDir }));
 
       return {
         port,

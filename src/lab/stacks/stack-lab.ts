@@ -77,14 +77,14 @@ export async function startStackLab(opts: { scenario: string; port: number; pg: 
   const buildDir = await runtime.build(opts.signal);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `triage-stack-${sc.id}-`));
   fs.mkdirSync(path.join(logDir, 'spool'), { recursive: true });
-  const { argv, env } = runtime.command(
+  const { argv } = runtime.command(
     { port: opts.port, host: '127.0.0.1', dsn: opts.pg.dsn(), poolMax: sc.service.poolMax, queryMs: sc.service.queryMs, behaviour: sc.service.behaviour, poolExport: sc.service.poolExport, logDir,
       ...(sc.service.queryContext ? { queryContext: sc.service.queryContext } : {}),
       ...(sc.service.connMaxLifetimeMs ? { connMaxLifetimeMs: sc.service.connMaxLifetimeMs } : {}) },
     buildDir,
   );
   const [cmd, ...args] = ['prlimit', `--nofile=${sc.service.nofile}:${sc.service.nofile}`, '--', ...argv];
-  const svc = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const svc = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let load: ChildProcess | null = null;
   const stop = async () => {
     await stopChild(load);

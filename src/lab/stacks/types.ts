@@ -71,5 +71,5 @@ export interface StackRuntime {
   /** Builds (or reuses a cached build) and returns a directory for `command`. Throws a one-line error naming what to install. */
   build(signal?: AbortSignal): Promise<string>;
   /** The argv that starts the service (no shell); it must print `{"event":"listening","pid":N}` on stdout once it listens. */
-  command(spec: StackServiceSpec, buildDir: string): { argv: string[]; env?: Record<string, string> };
+  command(spec: StackServiceSpec, buildDir: string): { argv: string[] };
 }

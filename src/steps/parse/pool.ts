@@ -4,7 +4,7 @@
  * tracker, node-postgres gauges), Go expvar JSON, `dbstats {...}` log lines, and server-side
  * `pg_stat_activity` counts. Pure functions, never throw; null when nothing usable is found.
  */
-import type { PoolStats } from '../../core/facts.js';
+import { WAITING_MEANS_FULL, type PoolStats } from '../../core/facts.js';
 import type { PromSample } from './prometheus.js';
 
 type Format = PoolStats['format'];
@@ -108,6 +108,58 @@ export function poolFromPrometheus(samples: PromSample[], source: string): PoolS
   const order: Format[] = ['go_sql', 'hikaricp', 'node-postgres'];
   cands.sort((a, b) => order.indexOf(a.format) - order.indexOf(b.format));
   return pickMostSaturated(cands);
+}
+
+/** A pool as measured: which of its numbers this run has, and what they say. */
+export interface PoolState {
+  /** Every connection was in use: in-use at the maximum with none idle, or (where the format means it) a request waiting. */
+  full: boolean;
+  /** In-use at a known maximum with none idle, in this sample. */
+  atMax: boolean;
+  /** Requests waiting for a connection in this sample. */
+  waitingNow: boolean;
+  /** Requests waited for a connection: waiting now, or waits counted between samples. */
+  queued: boolean;
+  /** Whether waiting was measured at all (a waiting count, or a wait counter sampled twice). */
+  queuedMeasured: boolean;
+  /** In-use and maximum measured, in-use below the maximum and nothing waiting (or no maximum, by the source's word, and nothing waiting). */
+  room: boolean;
+  /** What this run did not measure about the pool, for the caller to say. */
+  unmeasured: string[];
+}
+
+/**
+ * A pool's state by its own semantics. `cannotDial`: the driver failed to open connections (out of
+ * descriptors), so the pool has no room whatever it counts.
+ */
+export function assessPool(s: PoolStats, cannotDial = false): PoolState {
+  const waitingNow = s.waiting !== null && s.waiting > 0;
+  const waitsBetween = s.waitCountDelta !== undefined && s.waitCountDelta > 0;
+  // These pools only queue a request when every connection is taken (Go's database/sql when open
+  // connections reach MaxOpenConnections): in-use below a known maximum means nobody waits now.
+  const belowKnownMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen && s.format !== 'sqlalchemy' && s.format !== 'pg_stat_activity';
+  const queuedMeasured = s.waiting !== null || s.waitCountDelta !== undefined || belowKnownMax;
+  const queued = waitingNow || waitsBetween;
+  const atMax = s.maxOpen !== null && s.maxOpen > 0 && s.inUse !== null && s.inUse >= s.maxOpen && (s.idle ?? 0) === 0;
+  // HikariCP, node-postgres and pgbouncer queue a request only when every connection is taken;
+  // Go's database/sql counts a wait only when MaxOpenConnections is reached.
+  const full =
+    atMax ||
+    (WAITING_MEANS_FULL.has(s.format) && waitingNow) ||
+    ((s.format === 'go_sql' || s.format === 'expvar') && !s.unlimited && waitsBetween);
+  const belowMax = s.maxOpen !== null && s.inUse !== null && s.inUse < s.maxOpen;
+  const room = !cannotDial && queuedMeasured && !queued && (belowMax || (s.unlimited === true && s.inUse !== null));
+  const unmeasured = [
+    ...(s.inUse === null ? ['connections in use'] : []),
+    ...(s.maxOpen === null && !s.unlimited ? ["the pool's maximum (not exported)"] : []),
+    ...(!queuedMeasured ? ['requests waiting for a connection'] : []),
+  ];
+  return { full, atMax, waitingNow, queued, queuedMeasured, room, unmeasured };
+}
+
+/** `/20`, ` (no maximum set)` when the source says unlimited, ` (maximum not reported)` otherwise. */
+export function poolMaxText(s: PoolStats): string {
+  return s.maxOpen !== null ? `/${s.maxOpen}` : s.unlimited ? ' (no maximum set)' : ' (maximum not reported)';
 }
 
 const GO_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, 'μs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };

@@ -250,6 +250,11 @@ public final class LabService {
     sb.append(name).append('{').append(labels).append("} ").append(num(v)).append('\n');
   }
 
+  static void gauge(StringBuilder sb, String name, String help, String labels, double v) {
+    family(sb, name, help, "gauge");
+    sample(sb, name, labels, v);
+  }
+
   static void timer(StringBuilder sb, String base, String help, String labels, Timer t) {
     family(sb, base + "_seconds", help, "summary");
     sample(sb, base + "_seconds_count", labels, t.count.get());
@@ -268,18 +273,12 @@ public final class LabService {
     family(sb, "hikaricp_connections_timeout_total", "Connection timeout total count", "counter");
     sample(sb, "hikaricp_connections_timeout_total", l, pm.timeouts.get());
     if (s != null) {
-      family(sb, "hikaricp_connections", "Total connections", "gauge");
-      sample(sb, "hikaricp_connections", l, s.getTotalConnections());
-      family(sb, "hikaricp_connections_active", "Active connections", "gauge");
-      sample(sb, "hikaricp_connections_active", l, s.getActiveConnections());
-      family(sb, "hikaricp_connections_idle", "Idle connections", "gauge");
-      sample(sb, "hikaricp_connections_idle", l, s.getIdleConnections());
-      family(sb, "hikaricp_connections_pending", "Pending threads", "gauge");
-      sample(sb, "hikaricp_connections_pending", l, s.getPendingThreads());
-      family(sb, "hikaricp_connections_max", "Max connections", "gauge");
-      sample(sb, "hikaricp_connections_max", l, s.getMaxConnections());
-      family(sb, "hikaricp_connections_min", "Min connections", "gauge");
-      sample(sb, "hikaricp_connections_min", l, s.getMinConnections());
+      gauge(sb, "hikaricp_connections", "Total connections", l, s.getTotalConnections());
+      gauge(sb, "hikaricp_connections_active", "Active connections", l, s.getActiveConnections());
+      gauge(sb, "hikaricp_connections_idle", "Idle connections", l, s.getIdleConnections());
+      gauge(sb, "hikaricp_connections_pending", "Pending threads", l, s.getPendingThreads());
+      gauge(sb, "hikaricp_connections_max", "Max connections", l, s.getMaxConnections());
+      gauge(sb, "hikaricp_connections_min", "Min connections", l, s.getMinConnections());
     }
     // Micrometer's FileDescriptorMetrics and JvmThreadMetrics (bound by Spring Boot by default).
     OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
